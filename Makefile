@@ -1,0 +1,34 @@
+# Two commands do all set-up: `make run` (the pipeline) and `make test` (the tests).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.qgan-installed
+
+export MLFLOW_DISABLE_TELEMETRY := true
+export DVC_NO_ANALYTICS := 1
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: setup run test bench ui clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	touch $@
+
+run: setup  ## the whole pipeline on the default params (offline)
+	dvc repro
+
+test: setup  ## the test suite (real DVC, MLflow and loopback servers; tiny configs)
+	$(PY) -m pytest -q
+
+bench: setup  ## ratio benchmarks: ours vs a baseline, side by side
+	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+
+ui: setup  ## MLflow UI on 127.0.0.1:5000 against the project's store
+	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
+
+clean:  ## remove the virtual environment (pipeline outputs stay under DVC)
+	rm -rf $(VENV)

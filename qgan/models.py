@@ -1,0 +1,82 @@
+"""The seed tutorial's MLP GAN (kept as the default) and a small LeNet-like classifier.
+
+Images are ``(B, 1, 28, 28)`` float32 in [-1, 1] (``pixel / 127.5 - 1``) everywhere.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+IMAGE_SIZE = 28 * 28
+
+
+class Generator(nn.Module):
+    """z ``(B, latent_dim)`` -> images ``(B, 1, 28, 28)`` in [-1, 1] (seed tutorial, unchanged)."""
+
+    def __init__(self, latent_dim: int):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.model = nn.Sequential(
+            nn.Linear(latent_dim, 256), nn.LeakyReLU(0.2), nn.BatchNorm1d(256),
+            nn.Linear(256, 512), nn.LeakyReLU(0.2), nn.BatchNorm1d(512),
+            nn.Linear(512, 1024), nn.LeakyReLU(0.2), nn.BatchNorm1d(1024),
+            nn.Linear(1024, IMAGE_SIZE), nn.Tanh())
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.model(z).view(-1, 1, 28, 28)  # (B, 1, 28, 28)
+
+
+class Discriminator(nn.Module):
+    """images ``(B, 1, 28, 28)`` -> probability real ``(B, 1)`` (seed tutorial, unchanged)."""
+
+    def __init__(self):
+        super().__init__()
+        self.model = nn.Sequential(
+            nn.Linear(IMAGE_SIZE, 512), nn.LeakyReLU(0.2), nn.Dropout(0.3),
+            nn.Linear(512, 256), nn.LeakyReLU(0.2), nn.Dropout(0.3),
+            nn.Linear(256, 1), nn.Sigmoid())
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        return self.model(img.view(-1, IMAGE_SIZE))  # (B, 1)
+
+
+class Classifier(nn.Module):
+    """LeNet-like CNN: images ``(B, 1, 28, 28)`` -> logits ``(B, 10)``.
+
+    :meth:`features` gives the penultimate activations ``(B, FEATURE_DIM)`` that the
+    Frechet distance is computed on ("FID-LeNet", not comparable to Inception FID).
+    """
+
+    FEATURE_DIM = 128
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 32, 5), nn.ReLU(), nn.MaxPool2d(2),    # (B, 32, 12, 12)
+            nn.Conv2d(32, 64, 5), nn.ReLU(), nn.MaxPool2d(2),   # (B, 64, 4, 4)
+            nn.Flatten(), nn.Linear(64 * 4 * 4, self.FEATURE_DIM), nn.ReLU())  # (B, 128)
+        self.head = nn.Linear(self.FEATURE_DIM, 10)
+
+    def features(self, img: torch.Tensor) -> torch.Tensor:
+        return self.body(img)
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(img))
+
+
+def uint8_to_images(pixels: np.ndarray) -> torch.Tensor:
+    """``(N, 28, 28) uint8 -> (N, 1, 28, 28) float32`` in [-1, 1]."""
+    return torch.from_numpy(pixels).float().div_(127.5).sub_(1.0).unsqueeze(1)
+
+
+def state_dict_sha256(module: nn.Module) -> str:
+    """sha256 over every tensor's name, dtype, shape and bytes, in state_dict order."""
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        digest.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.view(torch.int16).numpy().tobytes())
+    return digest.hexdigest()

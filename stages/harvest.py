@@ -1,0 +1,37 @@
+"""DVC stage `harvest`: top the append-only entropy pool up to what training needs."""
+import argparse
+import sys
+from pathlib import Path
+
+from qgan.atomic import write_json_atomic
+from qgan.budget import budget_report
+from qgan.data import expected_train_size
+from qgan.harvest import harvest_to_pool, make_source
+from qgan.params import load_params
+from qgan.stage import run_stage
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--pool", type=Path, required=True)
+    ap.add_argument("--manifest", type=Path, required=True)
+    ap.add_argument("--metrics", type=Path, required=True)
+    args = ap.parse_args()
+    params = load_params(args.params)
+    cfg = params.harvest
+    n_train = expected_train_size(params.data)
+    before = args.pool.stat().st_size if args.pool.exists() else 0
+    needed = budget_report(params, n_train, before)["bytes_needed"]
+    target = needed if cfg.bytes == "auto" else cfg.bytes
+    source = make_source(cfg.source)
+    manifest = harvest_to_pool(args.pool, args.manifest, source, target, cfg.chunk_bytes)
+    report = budget_report(params, n_train, manifest["total_bytes"])
+    write_json_atomic(args.metrics, {**report, "target_bytes": target,
+                                     "appended_bytes": manifest["total_bytes"] - before})
+    print(f"harvest: pool {manifest['total_bytes']:,} bytes (needed {needed:,}, "
+          f"appended {manifest['total_bytes'] - before:,}) from {cfg.source}")
+
+
+if __name__ == "__main__":
+    sys.exit(run_stage(main))
