@@ -26,5 +26,5 @@ def make_deterministic(threads: int) -> dict:
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
     torch.backends.cudnn.benchmark = False
-    return {"threads": threads, "torch": torch.__version__, "deterministic": True,
+    return {"threads": threads, "torch": str(torch.__version__), "deterministic": True,
             "cublas_workspace_config": os.environ["CUBLAS_WORKSPACE_CONFIG"]}
