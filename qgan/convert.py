@@ -69,19 +69,22 @@ def normals_in_pool(n_bytes: int, bits: int) -> int:
     return n_bytes // pair * 2
 
 
-def pool_to_normals_file(pool: Path, out: Path, bits: int, method: str) -> int:
+def pool_to_normals_file(pool: Path, out: Path, bits: int, method: str,
+                         chunk_normals: int = CHUNK_NORMALS) -> int:
     """Stream ``pool`` through :func:`bytes_to_normals` into a float32 ``.npy`` at ``out``.
 
-    Memory stays at one block (``CHUNK_NORMALS``) whatever the pool size; the file
+    Memory stays at one block (``chunk_normals``, even) whatever the pool size; the file
     appears atomically. Returns the number of normals written.
     """
     size = pool.stat().st_size
     n = normals_in_pool(size, bits)
-    block_bytes = CHUNK_NORMALS * (bits // 8)  # an even number of uniforms per block
+    if chunk_normals % 2:
+        raise ValueError(f"chunk_normals must be even, got {chunk_normals}")
+    block_bytes = chunk_normals * (bits // 8)  # an even number of uniforms per block
     with atomic_path(out) as tmp:
         normals = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n,))
         with open(pool, "rb") as fh:
-            for start in range(0, n, CHUNK_NORMALS):
+            for start in range(0, n, chunk_normals):
                 block = np.frombuffer(fh.read(block_bytes), dtype=np.uint8)
                 z = bytes_to_normals(block, bits, method)
                 normals[start:start + len(z)] = z

@@ -69,7 +69,7 @@ def run_training(params: Params, arm: str, seed: int, data_dir: Path, normals_pa
         steps = steps_per_epoch(len(train.labels), params.train.batch_size)
         run.log_metrics((key, value, step) for step, row in enumerate(trained.losses)
                         for key, value in zip(LOSS_COLUMNS, row))
-        run.log_metrics((k, v, len(trained.losses)) for k, v in loss_summary(trained.losses, steps).items())
+        run.log_metrics((f"last_epoch_{k}", v, 0) for k, v in loss_summary(trained.losses, steps).items())
         sha = state_dict_sha256(trained.generator)
         grid = generate_images(trained.generator, grid_noise, GRID_SIZE).numpy()
         save_grid_png(grid, out_dir / "samples.png")
@@ -88,7 +88,7 @@ def run_training(params: Params, arm: str, seed: int, data_dir: Path, normals_pa
                    "normals_drawn": noise.drawn + grid_noise.drawn, "seconds": round(trained.seconds, 2),
                    "generator_sha256": sha}
         write_json_atomic(out_metrics, metrics)
-        run.set_tags({tracking.TAG_GENERATOR_SHA256: sha, "noise_train_range": train_record.get("range", "-")})
+        run.set_tags({tracking.TAG_GENERATOR_SHA256: sha, "noise_train": json.dumps(train_record)})
         run.log_metrics([("seconds", trained.seconds, 0), ("normals_drawn", metrics["normals_drawn"], 0)])
         for path in (out_dir / "samples.png", out_dir / "losses.png"):
             run.log_artifact(path, "figures")

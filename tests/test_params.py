@@ -1,0 +1,46 @@
+import pytest
+
+from qgan.errors import ConfigError
+from qgan.params import dict_to_params, load_params
+from tests.conftest import ROOT, merged
+
+
+def test_committed_params_load_with_seed_recipe():
+    p = load_params(ROOT / "params.yaml")
+    assert p.latent_dim == 100
+    assert (p.train.batch_size, p.train.lr, p.train.beta1) == (64, 0.0002, 0.5)
+    assert p.train.arms == ("entropy", "prng") and p.convert.bits == 24
+    assert p.flat()["train.lr"] == 0.0002 and p.flat()["train.seeds"] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("override, key", [
+    ({"latent_dim": -3}, "latent_dim"),
+    ({"latent_dim": "big"}, "latent_dim"),
+    ({"train": {"arms": ["entropy", "quantum-magic"]}}, "train.arms"),
+    ({"train": {"arms": ["prng", "prng"]}}, "train.arms"),
+    ({"train": {"seeds": [0, -1]}}, "train.seeds"),
+    ({"convert": {"bits": 7}}, "convert.bits"),
+    ({"convert": {"method": "ziggurat"}}, "convert.method"),
+    ({"train": {"lr": 0}}, "train.lr"),
+    ({"train": {"epoch": 3}}, "train.epoch"),
+    ({"harvest": {"bytes": -1}}, "harvest.bytes"),
+    ({"harvest": {"source": "anu-typo"}}, "harvest.source"),
+    ({"data": {"source": "idx"}}, "data.path"),
+    ({"evaluate": {"n_samples": 1}}, "evaluate.n_samples"),
+    ({"surprise": 1}, "surprise"),
+])
+def test_bad_value_names_key_in_one_line(raw_params, override, key):
+    with pytest.raises(ConfigError) as info:
+        dict_to_params(merged(raw_params, override))
+    message = str(info.value)
+    assert message.startswith(f"params.yaml: {key}:"), message
+    assert "\n" not in message
+
+
+def test_missing_and_broken_files(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_params(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_params(bad)

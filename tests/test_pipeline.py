@@ -1,0 +1,142 @@
+"""End to end with real DVC and a real MLflow store, in a temporary copy of this repo.
+
+Tiny config (256 images, 1 epoch, 2 seeds). The tests run in file order on one repo:
+reproduce, reject bad params, then run experiments on top.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, TINY, merged
+
+ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+       "MLFLOW_DISABLE_TELEMETRY": "true", "DVC_NO_ANALYTICS": "1",
+       "GIT_AUTHOR_NAME": "qgan-test", "GIT_AUTHOR_EMAIL": "test@qgan.invalid",
+       "GIT_COMMITTER_NAME": "qgan-test", "GIT_COMMITTER_EMAIL": "test@qgan.invalid"}
+for var in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "DVC_ROOT", "DVC_EXP_NAME", "DVC_EXP_BASELINE_REV"):
+    ENV.pop(var, None)
+
+
+def sh(repo: Path, *cmd: str, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
+    out = subprocess.run(cmd, cwd=repo, env=ENV, capture_output=True, text=True, timeout=timeout)
+    if check and out.returncode:
+        raise AssertionError(f"{' '.join(cmd)} exited {out.returncode}\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    return out
+
+
+def ran_stages(output: str) -> set[str]:
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")}
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def runs_with(repo: Path, query: str):
+    from mlflow.tracking import MlflowClient
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("qgan")
+    return client, exp, client.search_runs([exp.experiment_id], query)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    """A git + DVC repo holding this checkout's files and the tiny params, reproduced once."""
+    repo = tmp_path_factory.mktemp("pipeline") / "qgan"
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout.split()
+    skip = ("dvc.lock", "metrics/", "reports/", "docs/")  # results of the default run, not the code
+    for name in files:
+        if (ROOT / name).is_file() and not name.startswith(skip):
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, repo / name)
+    params = merged(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh(repo, "git", "init", "-q", "-b", "main")
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "tiny")
+    out = sh(repo, "dvc", "repro")
+    assert ran_stages(out.stdout) == {"data", "harvest", "convert", "classifier", "evaluate",
+                                      "train@entropy-0", "train@entropy-1", "train@prng-0", "train@prng-1"}
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "reproduced")
+    return repo
+
+
+def test_repro_outputs_then_clean_status_and_nothing_to_rerun(repo):
+    for out in ("data/mnist/meta.json", "data/entropy/pool.bin", "data/noise/normals.npy", "models/classifier.pt",
+                "models/gan/entropy-1.pt", "metrics/evaluate.json", "reports/report.md", "reports/noise/noise.png",
+                "reports/train/prng-0/samples.png", "reports/figures/fid.png"):
+        assert (repo / out).stat().st_size > 0, out
+    manifest = json.loads((repo / "data/entropy/manifest.json").read_text())
+    assert manifest["total_bytes"] == (repo / "data/entropy/pool.bin").stat().st_size
+    assert manifest["sha256"] == digest(repo / "data/entropy/pool.bin") and manifest["quantum"] is False
+    assert "up to date" in sh(repo, "dvc", "status").stdout
+    assert ran_stages(sh(repo, "dvc", "repro").stdout) == set()
+    ev = json.loads((repo / "metrics/evaluate.json").read_text())
+    assert set(ev["fid"]) == {"entropy", "prng"}
+    _, _, runs = runs_with(repo, "tags.arm = 'entropy'")
+    assert {r.data.tags["seed"] for r in runs} == {"0", "1"}
+
+
+@pytest.mark.parametrize("key, value, shown", [
+    ("latent_dim", -3, "params.yaml: latent_dim: -3"),
+    ("train.arms", ["entropy", "bogus"], "params.yaml: train.arms: 'bogus'"),
+    ("convert.bits", 7, "params.yaml: convert.bits: 7"),
+])
+def test_bad_param_stops_with_one_line_and_writes_nothing(repo, key, value, shown):
+    params_file = repo / "params.yaml"
+    original = params_file.read_text()
+    before = {p: digest(p) for p in (repo / "data").rglob("*") if p.is_file()}
+    lock = (repo / "dvc.lock").read_text()
+    raw = yaml.safe_load(original)
+    section, _, name = key.rpartition(".")
+    (raw[section] if section else raw)[name] = value
+    params_file.write_text(yaml.safe_dump(raw, sort_keys=False))
+    try:
+        out = sh(repo, "dvc", "repro", check=False)
+    finally:
+        params_file.write_text(original)
+    assert out.returncode != 0
+    errors = [line for line in (out.stdout + out.stderr).splitlines() if line.startswith("qgan: error:")]
+    assert len(errors) == 1 and shown in errors[0], out.stdout + out.stderr
+    assert {p: digest(p) for p in (repo / "data").rglob("*") if p.is_file()} == before
+    assert (repo / "dvc.lock").read_text() == lock
+    assert not [p for p in repo.rglob("*.tmp") if ".dvc" not in p.parts]
+
+
+def test_exp_run_latent_dim_reruns_only_what_depends_on_it(repo):
+    pool = digest(repo / "data/entropy/pool.bin")
+    out = sh(repo, "dvc", "exp", "run", "-S", "latent_dim=6")
+    ran = ran_stages(out.stdout)
+    assert {"data", "convert", "classifier"}.isdisjoint(ran), ran
+    assert {"train@entropy-0", "train@prng-1", "evaluate"} <= ran
+    assert digest(repo / "data/entropy/pool.bin") == pool
+    _, _, runs = runs_with(repo, "params.latent_dim = '6'")
+    assert {(r.data.tags["arm"], r.data.tags["seed"]) for r in runs} == {
+        ("entropy", "0"), ("entropy", "1"), ("prng", "0"), ("prng", "1")}
+    assert all(r.data.tags.get("dvc_exp_name") for r in runs)
+    assert all("fid_lenet" in r.data.metrics for r in runs)
+    shown = json.loads(sh(repo, "dvc", "exp", "show", "--json").stdout)
+    exps = [e for rev in shown for e in (rev.get("experiments") or [])]
+    metrics = [run["data"]["metrics"] for e in exps for run in e["revs"]]
+    assert any(m.get("metrics/evaluate.json", {}).get("data", {}).get("fid", {}).get("entropy") for m in metrics)
+
+
+def test_temp_experiment_logs_to_the_repo_store(repo):
+    sh(repo, "dvc", "exp", "run", "--temp", "-S", "latent_dim=5")
+    client, exp, runs = runs_with(repo, "params.latent_dim = '5'")
+    assert len(runs) == 4
+    assert exp.artifact_location == (repo / "mlruns").as_uri()
+    for r in runs:
+        assert (repo / "mlruns" / r.info.run_id / "artifacts" / "figures" / "samples.png").exists()
+    assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))
