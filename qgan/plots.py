@@ -78,7 +78,7 @@ def save_noise_figure(normals: np.ndarray, path: Path, max_points: int = 200_000
     from scipy import stats
     plt = _pyplot()
     step = max(1, len(normals) // max_points)
-    x = np.sort(np.asarray(normals[::step], dtype=np.float64))
+    x = np.sort(np.asarray(normals[::step][:max_points], dtype=np.float64))
     fig, (h, q) = plt.subplots(1, 2, figsize=(9, 3.5))
     h.hist(x, bins=120, density=True, alpha=0.6, label=f"normals (n={len(x):,})")
     grid = np.linspace(-5, 5, 400)

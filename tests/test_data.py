@@ -81,3 +81,4 @@ def test_save_and_load_roundtrip(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
     with pytest.raises(QganError, match="must be"):
         Split(split.images.astype(np.float32), split.labels)
+

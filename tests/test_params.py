@@ -44,3 +44,7 @@ def test_missing_and_broken_files(tmp_path):
     bad.write_text("train: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_params(bad)
+
+
+def test_code_defaults_agree_with_committed_params():
+    assert dict_to_params({}) == load_params(ROOT / "params.yaml")
