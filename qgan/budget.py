@@ -8,8 +8,8 @@ in position s of ``train.seeds`` reads, in ``normals.npy``::
 
     train [s*T, (s+1)*T)      grid S*T + [s*G, (s+1)*G)      eval S*(T+G) + [s*E, (s+1)*E)
 
-with S = len(train.seeds). Ranges never overlap, and the training ranges do not move
-when only ``evaluate.n_samples`` changes.
+with S = len(train.seeds). Every size is rounded up to even, so ranges never share a
+byte; the training ranges do not move when only ``evaluate.n_samples`` changes.
 """
 from __future__ import annotations
 
@@ -41,12 +41,18 @@ def steps_per_epoch(n_train: int, batch_size: int) -> int:
     return steps
 
 
+def _even(n: int) -> int:
+    """Round up to even: Box-Muller makes normals in pairs from one byte group, so an
+    even-sized range never shares a byte with its neighbour."""
+    return n + n % 2
+
+
 def run_demand(params: Params, n_train: int) -> RunDemand:
     t, latent = params.train, params.latent_dim
     steps = t.epochs * steps_per_epoch(n_train, t.batch_size)
-    return RunDemand(train_normals=steps * 2 * t.batch_size * latent,
-                     grid_normals=GRID_SIZE * latent,
-                     eval_normals=params.evaluate.n_samples * latent)
+    return RunDemand(train_normals=steps * 2 * t.batch_size * latent,  # even: two batches a step
+                     grid_normals=_even(GRID_SIZE * latent),
+                     eval_normals=_even(params.evaluate.n_samples * latent))
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,7 @@ def noise_layout(params: Params, n_train: int) -> NoiseLayout:
 
 def normals_to_bytes(n_normals: int, bytes_per_normal: int) -> int:
     """Pool bytes that yield ``n_normals``: Box-Muller makes normals in pairs."""
-    return (n_normals + n_normals % 2) * bytes_per_normal
+    return _even(n_normals) * bytes_per_normal
 
 
 def budget_report(params: Params, n_train: int, pool_bytes: int) -> dict:

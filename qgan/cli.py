@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from qgan.errors import QganError
+from qgan.stage import run_stage
 
 
 def cmd_budget(args: argparse.Namespace) -> None:
@@ -52,12 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        args.func(args)
-    except QganError as exc:
-        print(f"qgan: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_stage(lambda: args.func(args))
 
 
 if __name__ == "__main__":

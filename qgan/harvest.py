@@ -93,11 +93,13 @@ def pool_lock(pool: Path) -> Iterator[None]:
         yield
 
 
-def reconcile_pool(pool: Path, manifest: dict) -> "hashlib._Hash":
+def reconcile_pool(pool: Path, manifest: dict, chunk_bytes: int) -> "hashlib._Hash":
     """Make the pool match its manifest, or stop without touching it.
 
-    Bytes beyond ``total_bytes`` (a crash after the append, before the manifest) are cut.
-    A pool shorter than recorded, or whose recorded bytes hash differently, is an error.
+    Bytes beyond ``total_bytes`` (a crash after the append, before the manifest) are cut
+    when they are no longer than one chunk; a longer tail cannot come from a crash (an
+    older manifest restored over a newer pool, say) and is an error. A pool shorter than
+    recorded, or whose recorded bytes hash differently, is an error.
     Returns the running sha256 of the recorded bytes, to continue appending.
     """
     recorded = int(manifest["total_bytes"])
@@ -109,6 +111,10 @@ def reconcile_pool(pool: Path, manifest: dict) -> "hashlib._Hash":
     if digest.hexdigest() != manifest["sha256"]:
         raise QganError(f"{pool}: sha256 of the recorded {recorded} bytes does not match the manifest; "
                         "the archive was changed and was not touched")
+    largest = max([chunk_bytes, *(c["length"] for c in manifest["chunks"])])
+    if size - recorded > largest:
+        raise QganError(f"{pool}: holds {size - recorded} bytes beyond the manifest's {recorded}, more than "
+                        "one chunk, so not a crash leftover; the archive was not touched")
     if size > recorded:
         with open(pool, "r+b") as fh:
             fh.truncate(recorded)
@@ -140,10 +146,10 @@ def append_chunk(pool: Path, manifest_path: Path, manifest: dict, digest, chunk:
 
 
 def harvest_to_pool(pool: Path, manifest_path: Path, source: EntropySource, target_bytes: int,
-                    chunk_bytes: int, progress: bool = True) -> dict:
-    """Top the pool up to ``target_bytes`` (never shrinks it); returns the manifest.
-
-    A pool already at or above the target is left exactly as it is.
+                    chunk_bytes: int, progress: bool = True) -> tuple[dict, int]:
+    """Top the pool up to ``target_bytes`` (never shrinks it); returns the manifest and
+    the number of bytes appended. Recorded bytes are never changed; an unrecorded crash
+    leftover is cut first (:func:`reconcile_pool`).
     """
     from tqdm import tqdm
 
@@ -152,7 +158,8 @@ def harvest_to_pool(pool: Path, manifest_path: Path, source: EntropySource, targ
             raise QganError(f"{pool}: holds bytes but {manifest_path.name} is missing; "
                             "the archive was not touched")
         manifest = read_manifest(manifest_path)
-        digest = reconcile_pool(pool, manifest)
+        digest = reconcile_pool(pool, manifest, chunk_bytes)
+        before = int(manifest["total_bytes"])
         pool.touch()
         if not manifest_path.exists():  # written before any byte, so no byte is ever unrecorded
             write_json_atomic(manifest_path, manifest)
@@ -170,4 +177,4 @@ def harvest_to_pool(pool: Path, manifest_path: Path, source: EntropySource, targ
                              time.perf_counter() - start)
                 deficit -= n
                 bar.update(n)
-    return manifest
+    return manifest, int(manifest["total_bytes"]) - before

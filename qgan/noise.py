@@ -19,13 +19,13 @@ from typing import Callable
 import numpy as np
 import torch
 
-from qgan.budget import NoiseLayout
+from qgan.budget import NoiseLayout, noise_layout
 from qgan.convert import bytes_to_normals
 from qgan.errors import QganError
 
 REGIONS = ("train", "grid", "eval")
 PRNG_BLOCK = 1 << 16  # normals converted per PRNG refill
-_ARM_KEYS = {"entropy": 0, "prng": 1}  # spawn keys: independent streams per arm and region
+PRNG_SPAWN_KEY = 1  # first spawn-key word of the prng arm; the second is the region
 
 
 class NoiseExhausted(QganError):
@@ -34,8 +34,6 @@ class NoiseExhausted(QganError):
 
 class NormalStream:
     """Base class: serves consecutive float32 normals through :meth:`take`."""
-
-    name = "base"
 
     def __init__(self):
         self.drawn = 0  # normals served so far
@@ -57,8 +55,6 @@ class NormalStream:
 class ArrayNoise(NormalStream):
     """Normals ``[start, stop)`` of an array (a memory-mapped ``normals.npy``)."""
 
-    name = "entropy"
-
     def __init__(self, normals: np.ndarray, start: int, stop: int):
         super().__init__()
         if normals.dtype != np.float32 or normals.ndim != 1:
@@ -78,8 +74,6 @@ class ArrayNoise(NormalStream):
 
 class PrngNoise(NormalStream):
     """Bytes of ``numpy.random.PCG64(seed_seq)`` through :func:`bytes_to_normals`."""
-
-    name = "prng"
 
     def __init__(self, seed_seq: np.random.SeedSequence, bits: int, method: str):
         super().__init__()
@@ -117,7 +111,7 @@ def entropy_noise(region: str, ctx: NoiseContext) -> tuple[NormalStream, dict]:
 
 
 def prng_noise(region: str, ctx: NoiseContext) -> tuple[NormalStream, dict]:
-    key = (_ARM_KEYS["prng"], REGIONS.index(region))
+    key = (PRNG_SPAWN_KEY, REGIONS.index(region))
     seq = np.random.SeedSequence(ctx.seed, spawn_key=key)
     return PrngNoise(seq, ctx.bits, ctx.method), {"source": "PCG64", "seed": ctx.seed, "spawn_key": list(key)}
 
@@ -139,6 +133,5 @@ def make_noise(arm: str, region: str, ctx: NoiseContext) -> tuple[NormalStream, 
 
 def noise_context(params, n_train: int, seed: int, normals: np.ndarray | None) -> NoiseContext:
     """The context of the run with ``seed``, from the params and the training-set size."""
-    from qgan.budget import noise_layout
     return NoiseContext(seed=seed, slot=params.train.seeds.index(seed), layout=noise_layout(params, n_train),
                         normals=normals, bits=params.convert.bits, method=params.convert.method)

@@ -37,6 +37,11 @@ class _Checker:
             raise ConfigError(f"params.yaml: {name}: unknown key (allowed: {', '.join(fields)})")
         self.section, self.values = section, values
 
+    @classmethod
+    def of(cls, config: type, section: str, values: Any) -> "_Checker":
+        """A checker that accepts exactly the fields of the dataclass ``config``."""
+        return cls(section, values, tuple(f.name for f in dataclasses.fields(config)))
+
     def _fail(self, key: str, value: Any, allowed: str) -> ConfigError:
         name = f"{self.section}.{key}" if self.section else key
         return ConfigError(f"params.yaml: {name}: {value!r} is not allowed ({allowed})")
@@ -87,7 +92,7 @@ class DataConfig:
 
     @classmethod
     def from_dict(cls, d: Any) -> "DataConfig":
-        c = _Checker("data", d, tuple(f.name for f in dataclasses.fields(cls)))
+        c = _Checker.of(cls, "data", d)
         cfg = cls(source=c.choice("source", cls.source, DATA_SOURCES), path=c.text("path", cls.path),
                   n_train=c.integer("n_train", cls.n_train, low=1, optional=True),
                   n_test=c.integer("n_test", cls.n_test, low=1, optional=True),
@@ -105,7 +110,7 @@ class HarvestConfig:
 
     @classmethod
     def from_dict(cls, d: Any) -> "HarvestConfig":
-        c = _Checker("harvest", d, tuple(f.name for f in dataclasses.fields(cls)))
+        c = _Checker.of(cls, "harvest", d)
         size = c.values.get("bytes", cls.bytes)
         if size != "auto":
             size = c.integer("bytes", cls.bytes, low=0)
@@ -126,7 +131,7 @@ class ConvertConfig:
 
     @classmethod
     def from_dict(cls, d: Any) -> "ConvertConfig":
-        c = _Checker("convert", d, tuple(f.name for f in dataclasses.fields(cls)))
+        c = _Checker.of(cls, "convert", d)
         return cls(bits=c.choice("bits", cls.bits, CONVERT_BITS),
                    method=c.choice("method", cls.method, CONVERT_METHODS),
                    test_size=c.integer("test_size", cls.test_size, low=100))
@@ -135,15 +140,16 @@ class ConvertConfig:
 @dataclass(frozen=True)
 class ClassifierConfig:
     epochs: int = 8                  # passes over the training split
-    batch_size: int = 128            # images per SGD step
+    batch_size: int = 128            # images per Adam step
     lr: float = 1e-3                 # Adam learning rate
     seed: int = 0                    # weight init and data order
 
     @classmethod
     def from_dict(cls, d: Any) -> "ClassifierConfig":
-        c = _Checker("classifier", d, tuple(f.name for f in dataclasses.fields(cls)))
+        c = _Checker.of(cls, "classifier", d)
         return cls(epochs=c.integer("epochs", cls.epochs, low=1),
-                   batch_size=c.integer("batch_size", cls.batch_size, low=1), lr=c.number("lr", cls.lr, 0.0, 1.0), seed=c.integer("seed", cls.seed, low=0))
+                   batch_size=c.integer("batch_size", cls.batch_size, low=1),
+                   lr=c.number("lr", cls.lr, 0.0, 1.0), seed=c.integer("seed", cls.seed, low=0))
 
 
 @dataclass(frozen=True)
@@ -160,7 +166,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: Any) -> "TrainConfig":
-        c = _Checker("train", d, tuple(f.name for f in dataclasses.fields(cls)))
+        c = _Checker.of(cls, "train", d)
 
         def arm(key, v):
             if v not in NOISE_ARMS:
@@ -188,7 +194,7 @@ class EvaluateConfig:
 
     @classmethod
     def from_dict(cls, d: Any) -> "EvaluateConfig":
-        c = _Checker("evaluate", d, tuple(f.name for f in dataclasses.fields(cls)))
+        c = _Checker.of(cls, "evaluate", d)
         return cls(n_samples=c.integer("n_samples", cls.n_samples, low=2),
                    batch_size=c.integer("batch_size", cls.batch_size, low=1))
 

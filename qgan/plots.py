@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -49,9 +48,8 @@ def save_grid_png(images: np.ndarray, path: Path, nrow: int = 8) -> None:
     write_bytes_atomic(path, buf.getvalue())
 
 
-def save_losses(losses: np.ndarray, columns: Sequence[str], csv_path: Path, png_path: Path,
-                title: str) -> None:
-    """Per-step losses as CSV (for ``dvc plots``) and a PNG with a moving average."""
+def save_losses(losses: np.ndarray, csv_path: Path, png_path: Path, title: str) -> None:
+    """Per-step losses ``(steps, 3)`` (D real, D fake, G) as CSV for ``dvc plots`` and a PNG."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["step", "d_loss", "g_loss"])
@@ -96,7 +94,7 @@ def save_metric_chart(values: dict[str, dict[int, float]], path: Path, metric: s
     """Per-seed values of ``metric`` for each arm (dots) with the arm mean (bar)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(1.8 + 1.4 * len(values), 3.2))
-    for i, (arm, per_seed) in enumerate(values.items()):
+    for i, per_seed in enumerate(values.values()):
         ys = np.array(list(per_seed.values()))
         ax.bar(i, ys.mean(), color=f"C{i}", alpha=0.35, width=0.6)
         ax.scatter(np.full(len(ys), i), ys, color=f"C{i}", zorder=3)

@@ -24,6 +24,14 @@ def paired_sentence(name: str, stats: dict) -> str:
             f"(Student t, {stats['n_seeds']} paired seeds); {verdict}.")
 
 
+def noise_line(stats: dict) -> str:
+    if "ks_statistic" not in stats:
+        return f"- normals: {stats.get('n', 0):,} (no run reads the pool)"
+    return (f"- normals: {stats['n']:,}; KS vs N(0,1) D = {stats['ks_statistic']:.5f}, "
+            f"p = {stats['ks_pvalue']:.3f} (n = {stats['ks_n']:,}); mean {stats['mean']:+.2e} "
+            f"(se {stats['mean_se']:.1e}); variance {stats['variance']:.5f} (se {stats['variance_se']:.1e})")
+
+
 def write_report(path: Path, result: dict, manifest: dict, noise_stats: dict, classifier: dict,
                  runs: list[tuple[str, int]], figures: dict[str, str]) -> str:
     """Markdown report; ``figures`` maps a name to a path relative to the report."""
@@ -40,9 +48,7 @@ def write_report(path: Path, result: dict, manifest: dict, noise_stats: dict, cl
         f"quantum: **{'yes' if manifest.get('quantum') else 'no'}**",
         f"- pool: {manifest['total_bytes']:,} bytes in {len(manifest['chunks'])} chunks; "
         f"sha256 `{manifest['sha256']}`",
-        f"- normals: {noise_stats['n']:,}; KS vs N(0,1) D = {noise_stats['ks_statistic']:.5f}, "
-        f"p = {noise_stats['ks_pvalue']:.3f} (n = {noise_stats['ks_n']:,}); mean {noise_stats['mean']:+.2e} "
-        f"(se {noise_stats['mean_se']:.1e}); variance {noise_stats['variance']:.5f} (se {noise_stats['variance_se']:.1e})",
+        noise_line(noise_stats),
         "",
         f"![noise]({figures['noise']})" if "noise" in figures else "",
         "",
@@ -51,7 +57,7 @@ def write_report(path: Path, result: dict, manifest: dict, noise_stats: dict, cl
         f"Frechet distance on the features of a small CNN trained on the training split (FID-LeNet, "
         f"{result['extractor']}); test accuracy {classifier['test_accuracy']:.4f}. Not comparable to "
         f"Inception FID. N = {result['n_samples']} generated images vs {result['n_test']} real test images "
-        f"(FID is biased in N: compare only at equal N). Floor: {result['n_samples']} real training images "
+        f"(FID is biased in N: compare only at equal N). Floor: {result['reference']['n_real']} real training images "
         f"score {_fmt(result['reference'][FID_REFERENCE])}.",
         "",
         "| arm | " + " | ".join(f"seed {s}" for s in seeds) + " | mean |",

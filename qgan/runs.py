@@ -1,12 +1,11 @@
-"""One training run and one evaluation, end to end, with every path passed in.
+"""One training run end to end, with every path passed in.
 
-These glue the library together for the ``train`` and ``evaluate`` stages: noise
-accounting, MLflow records, checkpoints, metrics files and figures.
+Glues the library together for the ``train`` stage: noise accounting, the MLflow run,
+checkpoint, metrics file and figures.
 """
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +15,11 @@ from qgan.atomic import atomic_path, write_json_atomic
 from qgan.budget import GRID_SIZE, steps_per_epoch
 from qgan.data import load_split
 from qgan.errors import QganError
-from qgan.models import Classifier, state_dict_sha256
+from qgan.harvest import read_manifest
+from qgan.models import state_dict_sha256
 from qgan.noise import make_noise, noise_context
 from qgan.params import Params
-from qgan.plots import save_grid_png, save_losses, save_metric_chart
+from qgan.plots import save_grid_png, save_losses
 from qgan.runtime import make_deterministic, select_device
 from qgan.train import LOSS_COLUMNS, generate_images, loss_summary, train_gan
 from qgan import tracking
@@ -55,7 +55,7 @@ def run_training(params: Params, arm: str, seed: int, data_dir: Path, normals_pa
     runtime = make_deterministic(params.train.threads)
     device = select_device(params.train.device)
     train = load_split(data_dir, "train")
-    manifest = read_json(manifest_path)
+    manifest = read_manifest(manifest_path)
     ctx = noise_context(params, len(train.labels), seed, load_normals(normals_path) if arm == "entropy" else None)
     noise, train_record = make_noise(arm, "train", ctx)
     grid_noise, grid_record = make_noise(arm, "grid", ctx)
@@ -69,11 +69,12 @@ def run_training(params: Params, arm: str, seed: int, data_dir: Path, normals_pa
         steps = steps_per_epoch(len(train.labels), params.train.batch_size)
         run.log_metrics((key, value, step) for step, row in enumerate(trained.losses)
                         for key, value in zip(LOSS_COLUMNS, row))
-        run.log_metrics((f"last_epoch_{k}", v, 0) for k, v in loss_summary(trained.losses, steps).items())
+        summary = loss_summary(trained.losses, steps)
+        run.log_metrics((f"last_epoch_{k}", v, 0) for k, v in summary.items())
         sha = state_dict_sha256(trained.generator)
         grid = generate_images(trained.generator, grid_noise, GRID_SIZE).numpy()
         save_grid_png(grid, out_dir / "samples.png")
-        save_losses(trained.losses, LOSS_COLUMNS, out_dir / "losses.csv", out_dir / "losses.png", f"losses {name}")
+        save_losses(trained.losses, out_dir / "losses.csv", out_dir / "losses.png", f"losses {name}")
 
         accounting = {"arm": arm, "seed": seed, "slot": ctx.slot, "train": train_record, "grid": grid_record,
                       "train_normals_drawn": noise.drawn, "grid_normals_drawn": grid_noise.drawn}
@@ -84,7 +85,7 @@ def run_training(params: Params, arm: str, seed: int, data_dir: Path, normals_pa
                       "runtime": runtime, "mlflow_run_id": run.run_id}
         with atomic_path(out_model) as tmp:
             torch.save(checkpoint, tmp)
-        metrics = {**loss_summary(trained.losses, steps), "steps": len(trained.losses),
+        metrics = {**summary, "steps": len(trained.losses),
                    "normals_drawn": noise.drawn + grid_noise.drawn, "seconds": round(trained.seconds, 2),
                    "generator_sha256": sha}
         write_json_atomic(out_metrics, metrics)
@@ -98,47 +99,3 @@ def run_training(params: Params, arm: str, seed: int, data_dir: Path, normals_pa
         raise
     run.finish()
     return metrics
-
-
-def run_evaluation(params: Params, data_dir: Path, models_dir: Path, classifier_path: Path,
-                   normals_path: Path, manifest_path: Path, noise_metrics: Path, noise_figure: Path,
-                   classifier_metrics: Path, train_dir: Path, out_metrics: Path, out_report: Path,
-                   figures_dir: Path) -> dict:
-    """Score every (arm, seed) run, write metrics, figures and the report, log to MLflow."""
-    from qgan.evaluate import evaluate_runs, load_checkpoint, per_seed
-    from qgan.metrics import FID
-    from qgan.report import write_report
-
-    make_deterministic(params.train.threads)
-    device = select_device(params.train.device)
-    train, test = load_split(data_dir, "train"), load_split(data_dir, "test")
-    classifier = Classifier()
-    classifier.load_state_dict(load_checkpoint(classifier_path)["state_dict"])
-    classifier.to(device).eval()
-    runs = [(a, s) for a in params.train.arms for s in params.train.seeds]
-    checkpoints = {}
-    for arm, seed in runs:
-        path = models_dir / f"{arm}-{seed}.pt"
-        if not path.exists():
-            raise QganError(f"{path}: not found; run the train stage for {arm}-{seed}")
-        checkpoints[(arm, seed)] = load_checkpoint(path)
-    normals = load_normals(normals_path) if "entropy" in params.train.arms else None
-    result = evaluate_runs(checkpoints, classifier, train, test, params, normals, device)
-    write_json_atomic(out_metrics, result)
-
-    save_metric_chart(per_seed(result, FID), figures_dir / "fid.png", "FID-LeNet")
-    figures = {"fid": figures_dir / "fid.png", "noise": noise_figure,
-               **{f"grid:{a}-{s}": train_dir / f"{a}-{s}" / "samples.png" for a, s in runs}}
-    figures = {k: os.path.relpath(p, out_report.parent) for k, p in figures.items() if p.exists()}
-    write_report(out_report, result, read_json(manifest_path), read_json(noise_metrics),
-                 read_json(classifier_metrics), runs, figures)
-
-    for (arm, seed), checkpoint in checkpoints.items():
-        try:
-            run = tracking.RunLogger.resume(checkpoint["mlflow_run_id"])
-        except Exception as exc:  # the store may have been reset since training
-            print(f"warning: MLflow run of {arm}-{seed} not found ({exc.__class__.__name__}); metrics not logged")
-            continue
-        run.log_metrics([(f"{FID}_lenet", result[FID][arm][str(seed)], 0),
-                         (f"{FID}_lenet_n", result["n_samples"], 0)])
-    return result

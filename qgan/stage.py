@@ -1,4 +1,4 @@
-"""How a stage script ends: a qgan error becomes one line on stderr and exit code 2."""
+"""How a stage script or ``qgan`` command ends: a qgan error becomes one line on stderr, exit 2."""
 from __future__ import annotations
 
 import sys

@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 from qgan.params import load_params
-from qgan.runs import run_evaluation
+from qgan.evaluate import run_evaluation
 from qgan.stage import run_stage
 
 

@@ -21,16 +21,14 @@ def main() -> None:
     params = load_params(args.params)
     cfg = params.harvest
     n_train = expected_train_size(params.data)
-    before = args.pool.stat().st_size if args.pool.exists() else 0
-    needed = budget_report(params, n_train, before)["bytes_needed"]
+    needed = budget_report(params, n_train, 0)["bytes_needed"]
     target = needed if cfg.bytes == "auto" else cfg.bytes
     source = make_source(cfg.source)
-    manifest = harvest_to_pool(args.pool, args.manifest, source, target, cfg.chunk_bytes)
+    manifest, appended = harvest_to_pool(args.pool, args.manifest, source, target, cfg.chunk_bytes)
     report = budget_report(params, n_train, manifest["total_bytes"])
-    write_json_atomic(args.metrics, {**report, "target_bytes": target,
-                                     "appended_bytes": manifest["total_bytes"] - before})
-    print(f"harvest: pool {manifest['total_bytes']:,} bytes (needed {needed:,}, "
-          f"appended {manifest['total_bytes'] - before:,}) from {cfg.source}")
+    write_json_atomic(args.metrics, {**report, "target_bytes": target, "appended_bytes": appended})
+    print(f"harvest: pool {manifest['total_bytes']:,} bytes (needed {needed:,}, appended {appended:,}) "
+          f"from {cfg.source}")
 
 
 if __name__ == "__main__":

@@ -36,3 +36,14 @@ def test_no_entropy_arm_needs_no_bytes(tiny_params):
 def test_batch_larger_than_data(tiny_params):
     with pytest.raises(ConfigError, match="train.batch_size"):
         run_demand(tiny_params, n_train=10)
+
+
+def test_odd_sizes_round_up_so_ranges_never_share_a_byte_pair(tiny_params):
+    import dataclasses
+    odd = dataclasses.replace(tiny_params, latent_dim=7,
+                              evaluate=dataclasses.replace(tiny_params.evaluate, n_samples=65))
+    layout = noise_layout(odd, 256)
+    for slot in range(layout.slots):
+        for start, stop in (layout.train_range(slot), layout.grid_range(slot), layout.eval_range(slot)):
+            assert start % 2 == 0 and stop % 2 == 0
+    assert layout.demand.eval_normals >= 65 * 7

@@ -13,8 +13,12 @@ def _qgan(*args, cwd=ROOT):
                           timeout=120)
 
 
-def test_help_lists_budget():
-    out = _qgan("--help")
+def test_console_script_help_lists_budget():
+    import shutil
+    from pathlib import Path
+    script = shutil.which("qgan", path=str(Path(sys.executable).parent))  # the pyproject entry point
+    assert script, "the qgan console script is not installed beside this python"
+    out = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "budget" in out.stdout
 
 

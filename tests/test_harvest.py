@@ -30,22 +30,24 @@ def _paths(tmp_path):
 def test_top_up_appends_only_the_deficit(tmp_path):
     pool, man = _paths(tmp_path)
     rec = Recorder()
-    m = harvest_to_pool(pool, man, rec.source(), 1000, chunk_bytes=300, progress=False)
+    m, appended = harvest_to_pool(pool, man, rec.source(), 1000, chunk_bytes=300, progress=False)
+    assert appended == 1000
     assert pool.read_bytes() == bytes(rec.served) and m["total_bytes"] == 1000
     assert [c["length"] for c in m["chunks"]] == [300, 300, 300, 100]
     assert json.loads(man.read_text())["sha256"] == hashlib.sha256(pool.read_bytes()).hexdigest()
     first = pool.read_bytes()
-    m = harvest_to_pool(pool, man, rec.source(), 1500, chunk_bytes=300, progress=False)
+    m, appended = harvest_to_pool(pool, man, rec.source(), 1500, chunk_bytes=300, progress=False)
+    assert appended == 500
     assert pool.read_bytes()[:1000] == first and len(pool.read_bytes()) == 1500
     assert [(c["offset"], c["length"]) for c in m["chunks"][4:]] == [(1000, 300), (1300, 200)]
     # Lowering the target never deletes bytes.
-    harvest_to_pool(pool, man, rec.source(), 10, chunk_bytes=300, progress=False)
+    assert harvest_to_pool(pool, man, rec.source(), 10, chunk_bytes=300, progress=False)[1] == 0
     assert pool.read_bytes() == bytes(rec.served)
 
 
 def test_manifest_records_source_and_quantum_flag(tmp_path):
     pool, man = _paths(tmp_path)
-    m = harvest_to_pool(pool, man, make_source("system"), 64, 64, progress=False)
+    m, _ = harvest_to_pool(pool, man, make_source("system"), 64, 64, progress=False)
     assert m["sources"] == ["system"] and m["quantum"] is False
     assert m["chunks"][0]["source"] == "system" and m["chunks"][0]["sha256"] == hashlib.sha256(
         pool.read_bytes()).hexdigest()
@@ -61,7 +63,7 @@ def test_crash_leftover_beyond_manifest_is_cut(tmp_path):
     assert pool.read_bytes() == bytes(rec.served)
 
 
-@pytest.mark.parametrize("damage", ["flip", "truncate", "orphan"])
+@pytest.mark.parametrize("damage", ["flip", "truncate", "orphan", "long_tail"])
 def test_damaged_archive_stops_untouched(tmp_path, damage):
     pool, man = _paths(tmp_path)
     harvest_to_pool(pool, man, Recorder().source(), 400, 100, progress=False)
@@ -70,6 +72,8 @@ def test_damaged_archive_stops_untouched(tmp_path, damage):
         data[123] ^= 1
     elif damage == "truncate":
         data = data[:350]
+    elif damage == "long_tail":  # an old manifest over a newer pool: not a crash leftover
+        data += b"\x07" * 101
     else:
         man.unlink()
     pool.write_bytes(bytes(data))
@@ -112,7 +116,7 @@ def test_lock_blocks_a_second_harvest(tmp_path):
     finally:
         release.set()
         holder.join(10)
-    assert harvest_to_pool(pool, man, make_source("system"), 10, 10, progress=False)["total_bytes"] == 10
+    assert harvest_to_pool(pool, man, make_source("system"), 10, 10, progress=False)[0]["total_bytes"] == 10
 
 
 def test_unknown_source():

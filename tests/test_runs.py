@@ -10,7 +10,9 @@ from qgan.budget import budget_report, run_demand
 from qgan.data import load_source, save_splits, subsample
 from qgan.harvest import harvest_to_pool, make_source
 from qgan.convert import normals_to_stats, pool_to_normals_file
-from qgan.runs import run_evaluation, run_training
+from qgan.noise import NoiseExhausted
+from qgan.evaluate import run_evaluation
+from qgan.runs import run_training
 
 
 @pytest.fixture
@@ -58,7 +60,7 @@ def test_training_records_accounting_and_mlflow_run(workspace, tiny_params):
 def test_short_pool_stops_before_training(workspace, tiny_params):
     normals = np.load(workspace / "normals.npy")
     np.save(workspace / "normals.npy", normals[:100])
-    with pytest.raises(Exception, match="pool gives only 100"):
+    with pytest.raises(NoiseExhausted, match="pool gives only 100"):
         _train(workspace, tiny_params, "entropy", 0)
     assert not (workspace / "models" / "entropy-0.pt").exists()
 
