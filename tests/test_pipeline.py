@@ -62,6 +62,8 @@ def repo(tmp_path_factory) -> Path:
     params = merged(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     sh(repo, "git", "init", "-q", "-b", "main")
+    sh(repo, "git", "config", "user.name", "qgan-test")  # dvc exp commits need an identity
+    sh(repo, "git", "config", "user.email", "test@qgan.invalid")
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "tiny")
     out = sh(repo, "dvc", "repro")
