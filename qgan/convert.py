@@ -6,12 +6,13 @@ Conversion (a pure function of the bytes, ``bits`` and ``method``):
    no bit of a byte is thrown away.
 2. ``u = (k + 0.5) / 2^bits``: strictly inside (0, 1), so ``log(u)`` is finite
    (the seed tutorial's ``byte / 255`` reaches 0 and gives infinities).
-3. Box-Muller on consecutive pairs (u1, u2)::
+3. ``box_muller`` (default) on consecutive pairs (u1, u2)::
 
        z1 = sqrt(-2 ln u1) cos(2 pi u2),   z2 = sqrt(-2 ln u1) sin(2 pi u2)
 
-   which are independent N(0, 1). Normals 2j and 2j+1 depend only on bytes
-   ``[2jb, 2(j+1)b)``, so a byte offset maps to a noise offset.
+   which are independent N(0, 1); normals 2j and 2j+1 depend only on bytes
+   ``[2jb, 2(j+1)b)``. Or ``inverse_cdf``: ``z = Phi^{-1}(u)`` (``scipy.special.ndtri``),
+   normal i from bytes ``[ib, (i+1)b)``. Either way a byte offset maps to a noise offset.
 
 The arithmetic runs in float64 (``k + 0.5`` needs bits+1 mantissa bits) and the result
 is stored as float32.
@@ -55,18 +56,22 @@ def uniforms_to_normals(u: np.ndarray) -> np.ndarray:
 
 
 def bytes_to_normals(data: np.ndarray, bits: int, method: str = "box_muller") -> np.ndarray:
-    """``(n_bytes,) uint8 -> (2 * (n_bytes // (2 * bits/8)),) float32`` standard normals."""
-    if method != "box_muller":
-        raise QganError(f"convert.method: {method!r} is not allowed (box_muller)")
-    width = bits // 8
-    whole = len(data) // (2 * width) * (2 * width)
-    return uniforms_to_normals(bytes_to_uniforms(data[:whole], bits))
+    """``(n_bytes,) uint8 -> (normals_in_pool(n_bytes, bits, method),) float32`` standard normals."""
+    n = normals_in_pool(len(data), bits, method)
+    uniforms = bytes_to_uniforms(data[:n * (bits // 8)], bits)
+    if method == "inverse_cdf":
+        from scipy.special import ndtri
+        return ndtri(uniforms).astype(np.float32)
+    return uniforms_to_normals(uniforms)
 
 
-def normals_in_pool(n_bytes: int, bits: int) -> int:
-    """How many normals ``n_bytes`` of entropy give (pairs of ``bits/8``-byte uniforms)."""
-    pair = 2 * (bits // 8)
-    return n_bytes // pair * 2
+def normals_in_pool(n_bytes: int, bits: int, method: str = "box_muller") -> int:
+    """How many normals ``n_bytes`` of entropy give: one per ``bits/8`` bytes, in whole
+    pairs for Box-Muller."""
+    if method not in ("box_muller", "inverse_cdf"):
+        raise QganError(f"convert.method: {method!r} is not allowed (box_muller, inverse_cdf)")
+    n = n_bytes // (bits // 8)
+    return n - n % 2 if method == "box_muller" else n
 
 
 def pool_to_normals_file(pool: Path, out: Path, bits: int, method: str,
@@ -77,7 +82,7 @@ def pool_to_normals_file(pool: Path, out: Path, bits: int, method: str,
     appears atomically. Returns the number of normals written.
     """
     size = pool.stat().st_size
-    n = normals_in_pool(size, bits)
+    n = normals_in_pool(size, bits, method)
     if chunk_normals % 2:
         raise ValueError(f"chunk_normals must be even, got {chunk_normals}")
     block_bytes = chunk_normals * (bits // 8)  # an even number of uniforms per block

@@ -18,7 +18,7 @@ from qgan.errors import ConfigError
 DATA_SOURCES = ("bundled", "torchvision", "idx")
 HARVEST_SOURCES = ("system",)
 CONVERT_BITS = (8, 16, 24, 32)
-CONVERT_METHODS = ("box_muller",)
+CONVERT_METHODS = ("box_muller", "inverse_cdf")
 NOISE_ARMS = ("entropy", "prng")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -121,12 +121,12 @@ class HarvestConfig:
 @dataclass(frozen=True)
 class ConvertConfig:
     bits: int = 24                   # bits per uniform: whole bytes packed into one integer
-    method: str = "box_muller"       # uniform -> normal transform
+    method: str = "box_muller"       # uniform -> normal: box_muller (2 uniforms -> 2) or inverse_cdf (1 -> 1)
     test_size: int = 1_000_000       # normals (evenly spaced) used by the KS test
 
     @property
     def bytes_per_normal(self) -> int:
-        """Box-Muller turns two uniforms of ``bits/8`` bytes into two normals."""
+        """Both methods spend one uniform of ``bits/8`` bytes per normal."""
         return self.bits // 8
 
     @classmethod

@@ -77,3 +77,28 @@ def test_bad_inputs():
 def test_ks_rejects_a_shifted_sample():
     z = stats.norm.rvs(loc=0.05, size=200_000, random_state=4).astype(np.float32)
     assert normals_to_stats(z, ks_size=200_000)["ks_pvalue"] < 1e-6
+
+
+def test_inverse_cdf_passes_and_maps_each_normal_to_its_own_bytes():
+    raw = np.frombuffer(np.random.default_rng(6).bytes(3 * 1_000_000 + 2), dtype=np.uint8)
+    z = bytes_to_normals(raw, 24, "inverse_cdf")
+    assert len(z) == 1_000_000 == normals_in_pool(len(raw), 24, "inverse_cdf")
+    s = normals_to_stats(z, ks_size=len(z))
+    assert abs(s["mean"]) < 4 * s["mean_se"] and abs(s["variance"] - 1) < 4 * s["variance_se"]
+    assert s["ks_pvalue"] > 1e-3 and s["nonfinite"] == 0
+    assert np.array_equal(bytes_to_normals(raw[3 * 7:], 24, "inverse_cdf"), z[7:])  # byte offset -> noise offset
+    assert z[0] == np.float32(stats.norm.ppf((int.from_bytes(raw[:3].tobytes(), "big") + 0.5) / 2 ** 24))
+
+
+@pytest.mark.parametrize("fill", [0x00, 0xFF])
+def test_inverse_cdf_is_finite_at_the_extremes(fill):
+    assert np.isfinite(bytes_to_normals(np.full(8, fill, dtype=np.uint8), 32, "inverse_cdf")).all()
+
+
+@pytest.mark.parametrize("method", ["box_muller", "inverse_cdf"])
+def test_streaming_equals_in_memory_for_each_method(tmp_path, method):
+    raw = np.frombuffer(np.random.default_rng(7).bytes(3 * 501 + 1), dtype=np.uint8)
+    (tmp_path / "pool.bin").write_bytes(raw.tobytes())
+    n = pool_to_normals_file(tmp_path / "pool.bin", tmp_path / "z.npy", 24, method, chunk_normals=64)
+    assert np.array_equal(np.load(tmp_path / "z.npy"), bytes_to_normals(raw, 24, method))
+    assert n == (500 if method == "box_muller" else 501)
