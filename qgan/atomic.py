@@ -1,6 +1,7 @@
 """Atomic file writes: write a temp file beside the target, fsync it, ``os.replace``.
 
 A reader (or a crash) sees either the old file or the new one, never half of one.
+:func:`read_json` is the matching reader with a one-line error for a missing file.
 """
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+from qgan.errors import QganError
 
 
 def fsync_dir(path: str | Path) -> None:
@@ -63,6 +66,14 @@ def write_bytes_atomic(target: str | Path, data: bytes) -> None:
 
 def write_text_atomic(target: str | Path, text: str) -> None:
     write_bytes_atomic(target, text.encode("utf-8"))
+
+
+def read_json(path: Path) -> dict:
+    """Parse a JSON file written by a stage."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise QganError(f"{path}: not found; run the stage that writes it") from None
 
 
 def write_json_atomic(target: str | Path, obj: Any) -> None:

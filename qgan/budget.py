@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from qgan.errors import ConfigError
-from qgan.params import Params
+from qgan.params import POOL_ARMS, Params
 
 GRID_SIZE = 64  # images in a sample grid (8 x 8)
 
@@ -94,7 +94,7 @@ def budget_report(params: Params, n_train: int, pool_bytes: int) -> dict:
     """Numbers ``qgan budget`` prints and the harvest stage records."""
     layout = noise_layout(params, n_train)
     bpn = params.convert.bytes_per_normal
-    entropy_runs = layout.slots if "entropy" in params.train.arms else 0
+    entropy_runs = layout.slots if set(POOL_ARMS) & set(params.train.arms) else 0
     needed = normals_to_bytes(layout.total_normals, bpn) if entropy_runs else 0
     return {"n_train": n_train, "entropy_runs": entropy_runs, **asdict(layout.demand),
             "normals_per_run": layout.demand.total, "bytes_per_normal": bpn,

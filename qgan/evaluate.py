@@ -15,8 +15,9 @@ import numpy as np
 import torch
 
 from qgan import tracking
-from qgan.atomic import write_json_atomic
+from qgan.atomic import read_json, write_json_atomic
 from qgan.classifier import images_to_outputs
+from qgan.convert import load_normals
 from qgan.data import Split, load_split, stratified_order
 from qgan.errors import QganError
 from qgan.harvest import read_manifest
@@ -24,10 +25,9 @@ from qgan.metrics import FID, FID_REFERENCE, features_to_fid, features_to_statis
     statistics_to_fid
 from qgan.models import Classifier, Generator, uint8_to_images
 from qgan.noise import make_noise, noise_context
-from qgan.params import Params
+from qgan.params import POOL_ARMS, Params
 from qgan.plots import save_metric_chart
 from qgan.report import write_report
-from qgan.runs import load_normals, read_json
 from qgan.runtime import make_deterministic, select_device
 from qgan.train import generate_images
 
@@ -98,7 +98,7 @@ def run_evaluation(params: Params, data_dir: Path, models_dir: Path, classifier_
         if not path.exists():
             raise QganError(f"{path}: not found; run the train stage for {arm}-{seed}")
         checkpoints[(arm, seed)] = load_checkpoint(path)
-    normals = load_normals(normals_path) if "entropy" in params.train.arms else None
+    normals = load_normals(normals_path) if set(POOL_ARMS) & set(params.train.arms) else None
     result = evaluate_runs(checkpoints, classifier, train, test, params, normals, device)
     write_json_atomic(out_metrics, result)
 

@@ -20,6 +20,7 @@ HARVEST_SOURCES = ("system",)
 CONVERT_BITS = (8, 16, 24, 32)
 CONVERT_METHODS = ("box_muller", "inverse_cdf")
 NOISE_ARMS = ("entropy", "prng")
+POOL_ARMS = ("entropy",)  # arms whose noise is read from the harvested pool
 DEVICES = ("auto", "cpu", "cuda")
 
 

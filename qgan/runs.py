@@ -8,36 +8,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from qgan.atomic import atomic_path, write_json_atomic
 from qgan.budget import GRID_SIZE, steps_per_epoch
+from qgan.convert import load_normals
 from qgan.data import load_split
 from qgan.errors import QganError
 from qgan.harvest import read_manifest
 from qgan.models import state_dict_sha256
 from qgan.noise import make_noise, noise_context
-from qgan.params import Params
+from qgan.params import POOL_ARMS, Params
 from qgan.plots import save_grid_png, save_losses
 from qgan.runtime import make_deterministic, select_device
 from qgan.train import LOSS_COLUMNS, generate_images, loss_summary, train_gan
 from qgan import tracking
-
-
-def load_normals(path: Path) -> np.ndarray:
-    """``normals.npy`` memory-mapped read-only: ``(n,) float32``."""
-    try:
-        return np.load(path, mmap_mode="r")
-    except FileNotFoundError:
-        raise QganError(f"{path}: not found; run the convert stage") from None
-
-
-def read_json(path: Path) -> dict:
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise QganError(f"{path}: not found; run the stage that writes it") from None
 
 
 def entropy_tags(manifest: dict) -> dict:
@@ -56,7 +41,7 @@ def run_training(params: Params, arm: str, seed: int, data_dir: Path, normals_pa
     device = select_device(params.train.device)
     train = load_split(data_dir, "train")
     manifest = read_manifest(manifest_path)
-    ctx = noise_context(params, len(train.labels), seed, load_normals(normals_path) if arm == "entropy" else None)
+    ctx = noise_context(params, len(train.labels), seed, load_normals(normals_path) if arm in POOL_ARMS else None)
     noise, train_record = make_noise(arm, "train", ctx)
     grid_noise, grid_record = make_noise(arm, "grid", ctx)
 

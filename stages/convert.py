@@ -3,10 +3,8 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from qgan.atomic import write_json_atomic
-from qgan.convert import normals_to_stats, pool_to_normals_file
+from qgan.convert import load_normals, normals_to_stats, pool_to_normals_file
 from qgan.params import load_params
 from qgan.plots import save_noise_figure
 from qgan.stage import run_stage
@@ -22,12 +20,12 @@ def main() -> None:
     args = ap.parse_args()
     cfg = load_params(args.params).convert
     n = pool_to_normals_file(args.pool, args.out, cfg.bits, cfg.method)
-    normals = np.load(args.out, mmap_mode="r")
-    stats = normals_to_stats(normals, cfg.test_size) if n >= 2 else {"n": n}
+    normals = load_normals(args.out)
+    stats = normals_to_stats(normals, cfg.test_size)
     write_json_atomic(args.metrics, {**stats, "bits": cfg.bits, "method": cfg.method})
     save_noise_figure(normals, args.figure)
     print(f"convert: {n:,} normals ({cfg.bits}-bit {cfg.method})"
-          + (f", KS p = {stats['ks_pvalue']:.3f}" if n >= 2 else ""))
+          + (f", KS p = {stats['ks_pvalue']:.3f}" if "ks_pvalue" in stats else ""))
 
 
 if __name__ == "__main__":
