@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from qgan.budget import NoiseLayout, noise_layout
-from qgan.convert import bytes_to_normals
+from qgan.convert import bytes_per_uniform, bytes_to_normals
 from qgan.errors import QganError
 
 REGIONS = ("train", "grid", "eval")
@@ -84,7 +84,7 @@ class PrngNoise(NormalStream):
     def _next(self, n: int) -> np.ndarray:
         parts, have = [self.buffer], len(self.buffer)
         while have < n:
-            raw = np.frombuffer(self.rng.bytes(PRNG_BLOCK * self.bits // 8), dtype=np.uint8)
+            raw = np.frombuffer(self.rng.bytes(PRNG_BLOCK * bytes_per_uniform(self.bits)), dtype=np.uint8)
             parts.append(bytes_to_normals(raw, self.bits, self.method))
             have += len(parts[-1])
         joined = np.concatenate(parts)

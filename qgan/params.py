@@ -17,7 +17,7 @@ from qgan.errors import ConfigError
 
 DATA_SOURCES = ("bundled", "torchvision", "idx")
 HARVEST_SOURCES = ("system",)
-CONVERT_BITS = (8, 16, 24, 32)
+CONVERT_BITS = (8, 16, 24, 32, 53)
 CONVERT_METHODS = ("box_muller", "inverse_cdf")
 NOISE_ARMS = ("entropy", "prng")
 POOL_ARMS = ("entropy",)  # arms whose noise is read from the harvested pool
@@ -68,6 +68,12 @@ class _Checker:
         value = self.values.get(key, default)
         if value not in allowed:
             raise self._fail(key, value, "one of " + ", ".join(map(str, allowed)))
+        return value
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.values.get(key, default)
+        if not isinstance(value, bool):
+            raise self._fail(key, value, "true or false")
         return value
 
     def text(self, key: str, default: str | None) -> str | None:
@@ -121,21 +127,27 @@ class HarvestConfig:
 
 @dataclass(frozen=True)
 class ConvertConfig:
-    bits: int = 24                   # bits per uniform: whole bytes packed into one integer
+    bits: int = 24                   # bits per uniform, from ceil(bits/8) whole bytes; 8 = the seed's (a positive control)
     method: str = "box_muller"       # uniform -> normal: box_muller (2 uniforms -> 2) or inverse_cdf (1 -> 1)
-    test_size: int = 1_000_000       # normals (evenly spaced) used by the KS test
+    test_size: int = 1_000_000       # normals (evenly spaced) for KS, Anderson-Darling, K^2, Jarque-Bera
+    test_bits: int = 1_000_000       # pool bits (evenly spaced 4 KiB blocks) for the NIST SP 800-22 tests
+    alpha: float = 0.01              # family-wise error rate of all randomness tests together (Holm)
+    fail_on_reject: bool = False     # true: a rejected randomness test stops the stage; false: record and warn
 
     @property
     def bytes_per_normal(self) -> int:
-        """Both methods spend one uniform of ``bits/8`` bytes per normal."""
-        return self.bits // 8
+        """Both methods spend one uniform of ``ceil(bits/8)`` bytes per normal."""
+        return -(-self.bits // 8)
 
     @classmethod
     def from_dict(cls, d: Any) -> "ConvertConfig":
         c = _Checker.of(cls, "convert", d)
         return cls(bits=c.choice("bits", cls.bits, CONVERT_BITS),
                    method=c.choice("method", cls.method, CONVERT_METHODS),
-                   test_size=c.integer("test_size", cls.test_size, low=100))
+                   test_size=c.integer("test_size", cls.test_size, low=100),
+                   test_bits=c.integer("test_bits", cls.test_bits, low=128),
+                   alpha=c.number("alpha", cls.alpha, 0.0, 1.0),
+                   fail_on_reject=c.flag("fail_on_reject", cls.fail_on_reject))
 
 
 @dataclass(frozen=True)

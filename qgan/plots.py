@@ -27,6 +27,14 @@ def _save(fig, path: Path) -> None:
     write_bytes_atomic(path, buf.getvalue())
 
 
+def _csv_text(header: list[str], rows) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
 def images_to_grid(images: np.ndarray, nrow: int = 8, pad: int = 2) -> np.ndarray:
     """``(N, 1, 28, 28)`` in [-1, 1] -> one ``(H, W) uint8`` tile image (rows of ``nrow``)."""
     n = len(images)
@@ -50,13 +58,10 @@ def save_grid_png(images: np.ndarray, path: Path, nrow: int = 8) -> None:
 
 def save_losses(losses: np.ndarray, csv_path: Path, png_path: Path, title: str) -> None:
     """Per-step losses ``(steps, 3)`` (D real, D fake, G) as CSV for ``dvc plots`` and a PNG."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["step", "d_loss", "g_loss"])
     d_loss, g_loss = losses[:, 0] + losses[:, 1], losses[:, 2]
-    for step, (d, g) in enumerate(zip(d_loss, g_loss)):
-        writer.writerow([step, f"{d:.6f}", f"{g:.6f}"])
-    write_text_atomic(csv_path, out.getvalue())
+    write_text_atomic(csv_path, _csv_text(["step", "d_loss", "g_loss"],
+                                          ([step, f"{d:.6f}", f"{g:.6f}"] for step, (d, g) in
+                                           enumerate(zip(d_loss, g_loss)))))
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.2))
@@ -71,23 +76,67 @@ def save_losses(losses: np.ndarray, csv_path: Path, png_path: Path, title: str) 
     _save(fig, png_path)
 
 
-def save_noise_figure(normals: np.ndarray, path: Path, max_points: int = 200_000) -> None:
-    """Histogram over the N(0, 1) density and a normal Q-Q plot of evenly spaced normals."""
+def noise_to_plot_tables(normals: np.ndarray, counts: np.ndarray, max_points: int = 1_000_000,
+                         bins: int = 120, qq_points: int = 400) -> dict[str, tuple[list[str], list]]:
+    """The data behind the noise plots, as ``{name: (header, rows)}``:
+
+    - ``histogram``: density of evenly spaced normals in ``bins`` bins on [-5, 5] beside the
+      N(0, 1) density at the bin centre;
+    - ``qq``: sample quantile vs N(0, 1) quantile at ``qq_points`` plotting positions
+      ``(i + 0.5) / n`` chosen evenly in the normal quantile, so the tails are shown;
+    - ``bytes``: count of each byte value of the pool, its expectation ``E = total / 256`` and
+      the standardised residual ``(count - E) / sqrt(E)`` (about N(0, 1) each for uniform bytes;
+      their squares sum to the byte chi^2).
+    """
     from scipy import stats
-    plt = _pyplot()
     step = max(1, len(normals) // max_points)
     x = np.sort(np.asarray(normals[::step][:max_points], dtype=np.float64))
-    fig, (h, q) = plt.subplots(1, 2, figsize=(9, 3.5))
-    h.hist(x, bins=120, density=True, alpha=0.6, label=f"normals (n={len(x):,})")
-    grid = np.linspace(-5, 5, 400)
-    h.plot(grid, stats.norm.pdf(grid), "k", linewidth=1, label="N(0, 1)")
-    h.set(xlabel="z", ylabel="density", title="Histogram")
-    h.legend(frameon=False, fontsize=8)
-    theory = stats.norm.ppf((np.arange(len(x)) + 0.5) / len(x))
-    q.plot(theory, x, ".", markersize=1)
-    q.plot([-5, 5], [-5, 5], "k", linewidth=0.8)
+    x = x[np.isfinite(x)]
+    tables: dict[str, tuple[list[str], list]] = {}
+    if len(x):
+        edges = np.linspace(-5, 5, bins + 1)
+        hist, _ = np.histogram(x, edges)
+        centres, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
+        tables["histogram"] = (["z", "sample_density", "normal_density"],
+                               [[f"{c:.4f}", f"{h / (len(x) * width):.6f}", f"{stats.norm.pdf(c):.6f}"]
+                                for c, h in zip(centres, hist)])
+        n = len(x)
+        grid = np.linspace(stats.norm.ppf(0.5 / n), stats.norm.ppf(1 - 0.5 / n), qq_points)
+        index = np.unique(np.clip(np.round(stats.norm.cdf(grid) * n - 0.5), 0, n - 1).astype(np.int64))
+        tables["qq"] = (["normal_quantile", "sample_quantile"],
+                        [[f"{stats.norm.ppf((i + 0.5) / n):.5f}", f"{x[i]:.5f}"] for i in index])
+    expected = counts.sum() / 256
+    residual = (counts - expected) / np.sqrt(expected) if expected else np.zeros(256)
+    tables["bytes"] = (["byte", "count", "expected", "residual"],
+                       [[b, int(c), f"{expected:.1f}", f"{r:.4f}"] for b, (c, r) in enumerate(zip(counts, residual))])
+    return tables
+
+
+def save_noise_plots(tables: dict[str, tuple[list[str], list]], csv_dir: Path, png: Path) -> None:
+    """Each table as ``csv_dir/<name>.csv`` (for ``dvc plots``) and one PNG of all three:
+    histogram over the N(0, 1) density, normal Q-Q plot, byte residuals with +-3 lines."""
+    for name, (header, rows) in tables.items():
+        write_text_atomic(csv_dir / f"{name}.csv", _csv_text(header, rows))
+    plt = _pyplot()
+    fig, (h, q, b) = plt.subplots(1, 3, figsize=(13, 3.5))
+    if "histogram" in tables:
+        z, sample, normal = np.array(tables["histogram"][1], dtype=float).T
+        h.bar(z, sample, width=z[1] - z[0], alpha=0.6, label="normals")
+        h.plot(z, normal, "k", linewidth=1, label="N(0, 1)")
+        h.legend(frameon=False, fontsize=8)
+        theory, sample_q = np.array(tables["qq"][1], dtype=float).T
+        q.plot(theory, sample_q, ".", markersize=2)
+        lim = max(abs(theory).max(), abs(sample_q).max())
+        q.plot([-lim, lim], [-lim, lim], "k", linewidth=0.8)
+    h.set(xlabel="z", ylabel="density", title="Histogram of the normals")
     q.set(xlabel="N(0, 1) quantile", ylabel="sample quantile", title="Normal Q-Q")
-    _save(fig, path)
+    byte, _, expected, residual = np.array(tables["bytes"][1], dtype=float).T
+    b.bar(byte, residual, width=1.0, alpha=0.6)
+    for level in (-3, 3):
+        b.axhline(level, color="k", linewidth=0.6, linestyle="--")
+    b.set(xlabel="byte value", ylabel="(count - E) / sqrt(E)",
+          title=f"Pool bytes vs uniform (E = {expected[0]:,.0f} each)")
+    _save(fig, png)
 
 
 def save_metric_chart(values: dict[str, dict[int, float]], path: Path, metric: str) -> None:

@@ -25,11 +25,17 @@ def paired_sentence(name: str, stats: dict) -> str:
 
 
 def noise_line(stats: dict) -> str:
-    if "ks_statistic" not in stats:
+    """The normals' headline numbers and the randomness verdict, from ``metrics/noise.json``."""
+    tests = stats.get("tests", {})
+    if "kolmogorov_smirnov" not in tests:
         return f"- normals: {stats.get('n', 0):,} (no run reads the pool)"
-    return (f"- normals: {stats['n']:,}; KS vs N(0,1) D = {stats['ks_statistic']:.5f}, "
-            f"p = {stats['ks_pvalue']:.3f} (n = {stats['ks_n']:,}); mean {stats['mean']:+.2e} "
-            f"(se {stats['mean_se']:.1e}); variance {stats['variance']:.5f} (se {stats['variance_se']:.1e})")
+    ks, family = tests["kolmogorov_smirnov"], stats["randomness"]
+    verdict = (f"{family['rejected']} of {family['tests']} randomness tests reject at family-wise "
+               f"alpha = {family['alpha']} (Holm)")
+    return (f"- normals: {stats['n']:,} ({stats['bits']}-bit {stats['method']}); KS vs N(0,1) "
+            f"D = {ks['statistic']:.5f}, p = {ks['pvalue']:.3f} (n = {ks['n']:,}); mean "
+            f"{stats['mean']['value']:+.2e} (se {stats['mean']['se']:.1e}); variance "
+            f"{stats['variance']['value']:.5f} (se {stats['variance']['se']:.1e}); {verdict}")
 
 
 def write_report(path: Path, result: dict, manifest: dict, noise_stats: dict, classifier: dict,

@@ -53,6 +53,16 @@ def test_prng_serves_same_numbers_whatever_the_batching(tiny_params):
     assert np.array_equal(whole, pieces) and parts.drawn == 200_000
 
 
+@pytest.mark.parametrize("bits", [8, 53])
+def test_prng_arm_converts_with_every_bit_width(tiny_params, bits):
+    from dataclasses import replace
+    params = replace(tiny_params, convert=replace(tiny_params.convert, bits=bits))
+    ctx = noise_context(params, 256, 0, None)
+    z = make_noise("prng", "train", ctx)[0].take(10_000)
+    assert z.dtype == np.float32 and np.isfinite(z).all() and abs(z.mean()) < 0.1 and 0.9 < z.var() < 1.1
+    assert np.array_equal(z, make_noise("prng", "train", ctx)[0].take(10_000))
+
+
 def test_entropy_range_is_bounded(tiny_params, pool_bytes):
     normals = _pool_normals(tiny_params, pool_bytes)
     src = ArrayNoise(normals, 10, 20)

@@ -86,8 +86,22 @@ def test_repro_outputs_then_clean_status_and_nothing_to_rerun(repo):
     assert ran_stages(sh(repo, "dvc", "repro").stdout) == set()
     ev = json.loads((repo / "metrics/evaluate.json").read_text())
     assert set(ev["fid"]) == {"entropy", "prng"}
+    shown = json.loads(sh(repo, "dvc", "metrics", "show", "--json").stdout)
+    files = next(iter(shown.values()))["data"]
+    assert files["metrics/entropy_tests.json"]["data"]["tests"]["frequency"]["n"] > 0
+    assert files["metrics/noise.json"]["data"]["randomness"]["tests"] == 16
     _, _, runs = runs_with(repo, "tags.arm = 'entropy'")
     assert {r.data.tags["seed"] for r in runs} == {"0", "1"}
+
+
+def test_dvc_plots_show_renders_the_noise_plots(repo):
+    rendered = json.loads(sh(repo, "dvc", "plots", "show", "--json").stdout)["data"]
+    for title in ("Noise histogram vs N(0, 1) density", "Normal Q-Q plot", "Pool byte histogram, standardised residuals"):
+        assert rendered[title][0]["type"] == "vega", title
+        assert rendered[title][0]["content"]["data"]["values"], title  # the CSV rows made it into the plot
+    assert any(key.endswith("reports/noise/noise.png") for key in rendered)
+    html = sh(repo, "dvc", "plots", "show", "-o", "plots-html")
+    assert (repo / "plots-html" / "index.html").stat().st_size > 0, html.stdout
 
 
 @pytest.mark.parametrize("key, value, shown", [

@@ -2,7 +2,17 @@ from qgan.report import noise_line, paired_sentence
 
 
 def test_noise_line_without_normals():
-    assert "no run reads the pool" in noise_line({"n": 0})
+    assert "no run reads the pool" in noise_line({"n": 0, "tests": {}})
+
+
+def test_noise_line_states_ks_moments_and_the_family_verdict():
+    stats = {"n": 2000, "bits": 24, "method": "box_muller",
+             "mean": {"value": 0.01, "se": 0.02, "z": 0.5}, "variance": {"value": 1.01, "se": 0.03, "z": 0.3},
+             "tests": {"kolmogorov_smirnov": {"n": 1000, "statistic": 0.02, "pvalue": 0.8}},
+             "randomness": {"alpha": 0.01, "tests": 16, "rejected": 2}}
+    line = noise_line(stats)
+    assert "24-bit box_muller" in line and "D = 0.02000, p = 0.800 (n = 1,000)" in line
+    assert "2 of 16 randomness tests reject at family-wise alpha = 0.01 (Holm)" in line
 
 
 def test_paired_sentence_verdicts():

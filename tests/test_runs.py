@@ -9,8 +9,9 @@ from qgan import tracking
 from qgan.budget import budget_report, run_demand
 from qgan.data import load_source, save_splits, subsample
 from qgan.harvest import harvest_to_pool, make_source
-from qgan.convert import normals_to_stats, pool_to_normals_file
+from qgan.convert import pool_to_normals_file
 from qgan.noise import NoiseExhausted
+from qgan.randomness import pool_to_byte_histogram, randomness_report
 from qgan.evaluate import run_evaluation
 from qgan.runs import run_training
 
@@ -27,7 +28,9 @@ def workspace(tmp_path, tiny_params, monkeypatch):
     harvest_to_pool(tmp_path / "pool.bin", tmp_path / "manifest.json", make_source("system"), need, 1 << 20,
                     progress=False)
     pool_to_normals_file(tmp_path / "pool.bin", tmp_path / "normals.npy", 24, "box_muller")
-    (tmp_path / "noise.json").write_text(json.dumps(normals_to_stats(np.load(tmp_path / "normals.npy"), 1000)))
+    noise, _ = randomness_report(tmp_path / "pool.bin", pool_to_byte_histogram(tmp_path / "pool.bin"),
+                                 np.load(tmp_path / "normals.npy"), 1000, 10_000, 0.01)
+    (tmp_path / "noise.json").write_text(json.dumps({"bits": 24, "method": "box_muller", **noise}))
     return tmp_path
 
 
