@@ -113,4 +113,5 @@ def test_stage_warns_by_default_and_writes_report_and_plots(tmp_path):
     assert np.load(tmp_path / "noise" / "normals.npy").shape == (20_000,)
     for name in ("histogram.csv", "qq.csv", "bytes.csv", "noise.png"):
         assert (tmp_path / "plots" / name).stat().st_size > 0
-    assert (tmp_path / "plots" / "bytes.csv").read_text().splitlines()[1] == "0,60000,234.4,3904.7891"  # (60000 - E) / sqrt(E)
+    e = 60_000 / 256  # all 60,000 bytes are 0: residual (count - E) / sqrt(E)
+    assert (tmp_path / "plots" / "bytes.csv").read_text().splitlines()[1] == f"0,60000,234.4,{(60_000 - e) / e ** 0.5:.4f}"
