@@ -75,7 +75,7 @@ def integers_to_uniforms(k: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarr
     return (m.astype(np.float64) + 0.5) * 2.0 ** -bits, upper
 
 
-def _normals_float64(data: np.ndarray, bits: int, method: str) -> np.ndarray:
+def bytes_to_normals_float64(data: np.ndarray, bits: int, method: str) -> np.ndarray:
     """The conversion evaluated in float64 from the exact ``(v, upper)`` form; ``(n,) float64``."""
     v, upper = integers_to_uniforms(bytes_to_integers(data, bits), bits)
     if method == "inverse_cdf":
@@ -140,7 +140,7 @@ def bytes_to_normals(data: np.ndarray, bits: int, method: str = "box_muller") ->
     used = data[:n * bytes_per_uniform(bits)]
     if method == "box_muller" and bits <= 24:
         return _box_muller_float32(used, bits)
-    return _normals_float64(used, bits, method).astype(np.float32)
+    return bytes_to_normals_float64(used, bits, method).astype(np.float32)
 
 
 def pool_to_normals_file(pool: Path, out: Path, bits: int, method: str,

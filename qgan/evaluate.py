@@ -81,8 +81,8 @@ def load_checkpoint(path: Path) -> dict:
 
 
 def run_evaluation(params: Params, data_dir: Path, models_dir: Path, classifier_path: Path,
-                   normals_path: Path, manifest_path: Path, noise_metrics: Path, noise_figure: Path,
-                   classifier_metrics: Path, train_dir: Path, out_metrics: Path, out_report: Path,
+                   normals_path: Path, manifest_path: Path, noise_metrics: Path, entropy_metrics: Path,
+                   noise_figure: Path, classifier_metrics: Path, train_dir: Path, out_metrics: Path, out_report: Path,
                    figures_dir: Path) -> dict:
     """Score every (arm, seed) run, write metrics, figures and the report, log to MLflow."""
     make_deterministic(params.train.threads)
@@ -107,7 +107,7 @@ def run_evaluation(params: Params, data_dir: Path, models_dir: Path, classifier_
                **{f"grid:{a}-{s}": train_dir / f"{a}-{s}" / "samples.png" for a, s in runs}}
     figures = {k: os.path.relpath(p, out_report.parent) for k, p in figures.items() if p.exists()}
     write_report(out_report, result, read_manifest(manifest_path), read_json(noise_metrics),
-                 read_json(classifier_metrics), runs, figures)
+                 read_json(entropy_metrics), read_json(classifier_metrics), runs, figures)
 
     for (arm, seed), checkpoint in checkpoints.items():
         try:

@@ -38,8 +38,27 @@ def noise_line(stats: dict) -> str:
             f"{stats['variance']['value']:.5f} (se {stats['variance']['se']:.1e}); {verdict}")
 
 
-def write_report(path: Path, result: dict, manifest: dict, noise_stats: dict, classifier: dict,
-                 runs: list[tuple[str, int]], figures: dict[str, str]) -> str:
+def randomness_table(noise: dict, entropy: dict) -> list[str]:
+    """Every randomness test of the convert stage as Markdown: on what, how many, the verdict."""
+    family = noise.get("randomness")
+    if not family or not family["tests"]:
+        return ["No randomness tests ran (no run reads the pool)."]
+    lines = [f"{family['tests']} tests judged as one family at alpha = {family['alpha']} (Holm): "
+             f"**{family['rejected']} rejected**.", "",
+             "| on | test | n | statistic | p | Holm p | verdict |", "|---|---|---|---|---|---|---|"]
+    for part, tests in (("normals", noise["tests"]), ("bytes", entropy["tests"])):
+        for name, t in tests.items():
+            lines.append(f"| {part} | {name.replace('_', ' ')} | {t['n']:,} | {t['statistic']:.4g} | "
+                         f"{t['pvalue']:.3g} | {t['pvalue_holm']:.3g} | {'reject' if t['reject'] else 'pass'} |")
+    mcv = entropy.get("min_entropy_mcv")
+    if mcv:
+        lines += ["", f"Min-entropy (SP 800-90B most common value, 99% upper confidence bound on the most "
+                      f"likely byte): {mcv['bits_per_byte']:.4f} bits per byte over {mcv['n']:,} bytes."]
+    return lines
+
+
+def write_report(path: Path, result: dict, manifest: dict, noise_stats: dict, entropy_tests: dict,
+                 classifier: dict, runs: list[tuple[str, int]], figures: dict[str, str]) -> str:
     """Markdown report; ``figures`` maps a name to a path relative to the report."""
     from qgan.atomic import write_text_atomic
 
@@ -57,6 +76,10 @@ def write_report(path: Path, result: dict, manifest: dict, noise_stats: dict, cl
         noise_line(noise_stats),
         "",
         f"![noise]({figures['noise']})" if "noise" in figures else "",
+        "",
+        "## Randomness tests (convert stage)",
+        "",
+        *randomness_table(noise_stats, entropy_tests),
         "",
         "## Metric",
         "",

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import special
 
-from qgan.convert import _normals_float64, bytes_per_uniform, bytes_to_integers, bytes_to_normals, \
+from qgan.convert import bytes_to_normals_float64, bytes_per_uniform, bytes_to_integers, bytes_to_normals, \
     integers_to_uniforms, normals_in_pool, pool_to_normals_file
 from qgan.errors import QganError
 from qgan.normality import normals_to_moments, normals_to_tests
@@ -50,7 +50,7 @@ def test_float32_box_muller_matches_the_float64_evaluation(bits):
     crafted = np.concatenate([[(k >> np.uint64(8 * (w - 1 - j))) & np.uint64(0xFF) for j in range(w)]
                               for k in pairs]).astype(np.uint8)
     raw = np.concatenate([crafted, random_bytes(bits, 2 * w * 100_003)])
-    fast, reference = bytes_to_normals(raw, bits), _normals_float64(raw, bits, "box_muller")
+    fast, reference = bytes_to_normals(raw, bits), bytes_to_normals_float64(raw, bits, "box_muller")
     assert fast.dtype == np.float32 and len(fast) == len(reference)
     assert np.abs(fast - reference).max() < 4e-6
     # the u1 -> 1 end, where ln u1 loses digits in float32, is within float32 rounding
@@ -63,7 +63,7 @@ def test_float32_box_muller_matches_the_float64_evaluation(bits):
 
 def test_float64_evaluation_matches_the_definition_exactly_computed():
     raw = random_bytes(5, 7 * 20)
-    z = _normals_float64(raw, 53, "inverse_cdf")
+    z = bytes_to_normals_float64(raw, 53, "inverse_cdf")
     k = bytes_to_integers(raw, 53)
     for i in range(20):  # Phi^-1((k + 0.5) / 2^53), with u on its own side to full precision
         u = Fraction(2 * int(k[i]) + 1, 2 ** 54)

@@ -28,9 +28,10 @@ def workspace(tmp_path, tiny_params, monkeypatch):
     harvest_to_pool(tmp_path / "pool.bin", tmp_path / "manifest.json", make_source("system"), need, 1 << 20,
                     progress=False)
     pool_to_normals_file(tmp_path / "pool.bin", tmp_path / "normals.npy", 24, "box_muller")
-    noise, _ = randomness_report(tmp_path / "pool.bin", pool_to_byte_histogram(tmp_path / "pool.bin"),
-                                 np.load(tmp_path / "normals.npy"), 1000, 10_000, 0.01)
+    noise, entropy = randomness_report(tmp_path / "pool.bin", pool_to_byte_histogram(tmp_path / "pool.bin"),
+                                       np.load(tmp_path / "normals.npy"), 1000, 10_000, 0.01)
     (tmp_path / "noise.json").write_text(json.dumps({"bits": 24, "method": "box_muller", **noise}))
+    (tmp_path / "entropy_tests.json").write_text(json.dumps(entropy))
     return tmp_path
 
 
@@ -81,13 +82,15 @@ def test_evaluation_writes_metrics_report_and_logs_fid(workspace, tiny_params):
         {"test_accuracy": accuracy(model, load_split(workspace / "data", "test"))}))
     result = run_evaluation(tiny_params, workspace / "data", workspace / "models", workspace / "classifier.pt",
                             workspace / "normals.npy", workspace / "manifest.json", workspace / "noise.json",
-                            workspace / "missing.png", workspace / "classifier.json",
+                            workspace / "entropy_tests.json", workspace / "missing.png", workspace / "classifier.json",
                             workspace / "reports" / "train", workspace / "evaluate.json",
                             workspace / "reports" / "report.md", workspace / "reports" / "figures")
     assert set(result["fid"]) == {"entropy", "prng"} and result["n_samples"] == 64
     assert result["paired"]["entropy_minus_prng"]["fid"]["n_seeds"] == 2
     report = (workspace / "reports" / "report.md").read_text()
     assert "FID-LeNet" in report and "train/entropy-0/samples.png" in report and "Not comparable" in report
+    assert "16 tests judged as one family at alpha = 0.01 (Holm)" in report
+    assert "| bytes | serial 2 | 10,000 |" in report and "bits per byte over" in report
     assert (workspace / "reports" / "figures" / "fid.png").exists()
     ckpt = torch.load(workspace / "models" / "prng-1.pt", weights_only=True)
     logged = tracking._client(workspace).get_run(ckpt["mlflow_run_id"]).data.metrics["fid_lenet"]
