@@ -20,7 +20,7 @@ from qgan.classifier import images_to_outputs
 from qgan.convert import load_normals
 from qgan.data import Split, load_split, stratified_order
 from qgan.errors import QganError
-from qgan.harvest import read_manifest
+from qgan.archive import read_manifest
 from qgan.metrics import FID, FID_REFERENCE, features_to_fid, features_to_statistics, paired_differences, \
     statistics_to_fid
 from qgan.models import Classifier, Generator, uint8_to_images

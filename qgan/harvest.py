@@ -1,158 +1,53 @@
-"""The entropy archive: an append-only ``pool.bin`` and its ``manifest.json``.
+"""Harvest: top the entropy archive up from a source, checking every chunk's health.
 
-Invariant: the manifest's chunk log covers exactly the first ``total_bytes`` bytes of
-the pool, and ``sha256`` is the digest of those bytes. Appends go: write chunk, fsync
-pool, then replace the manifest atomically. A crash between the two leaves extra bytes
-beyond the last chunk, which :func:`reconcile_pool` cuts on the next start; recorded
-bytes are never rewritten.
+The archive's rules (append-only, fsync then atomic manifest, crash tail cut, lock) live in
+:mod:`qgan.archive`; the sources in :mod:`qgan.sources`; the health tests in :mod:`qgan.health`.
 """
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
-import fcntl
-import hashlib
-import json
-import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
+from qgan.archive import append_chunk, pool_lock, read_manifest, reconcile_pool
 from qgan.atomic import write_json_atomic
 from qgan.errors import QganError
-
-MANIFEST_FORMAT = 1
-HASH_BLOCK = 1 << 22  # bytes read at a time when hashing the pool
-
-
-@dataclass(frozen=True)
-class EntropySource:
-    """Where bytes come from. ``read(n)`` returns exactly ``n`` bytes or raises."""
-    name: str        # the ``harvest.source`` value
-    quantum: bool    # whether the bytes come from a quantum process
-    read: Callable[[int], bytes]
-    info: dict       # what the manifest records about the source (never a secret)
+from qgan.health import HealthMonitor
+from qgan.qrng import SourceFailed
+from qgan.sources import EntropySource
 
 
-def system_source() -> EntropySource:
-    return EntropySource("system", False, os.urandom, {"description": "os.urandom (OS CSPRNG)"})
+def _read_checked(source: EntropySource, n: int, monitor: HealthMonitor, progress) -> tuple[bytes, Exception | None]:
+    """Up to ``n`` good bytes and the failure that cut them short (None if complete).
 
-
-ENTROPY_SOURCES: dict[str, Callable[[], EntropySource]] = {"system": system_source}
-
-
-def make_source(name: str) -> EntropySource:
-    try:
-        return ENTROPY_SOURCES[name]()
-    except KeyError:
-        raise QganError(f"harvest.source: unknown source {name!r} "
-                        f"(known: {', '.join(ENTROPY_SOURCES)})") from None
-
-
-def empty_manifest() -> dict:
-    return {"format": MANIFEST_FORMAT, "total_bytes": 0, "sha256": hashlib.sha256().hexdigest(),
-            "sources": [], "quantum": False, "chunks": []}
-
-
-def read_manifest(path: Path) -> dict:
-    if not path.exists():
-        return empty_manifest()
-    try:
-        manifest = json.loads(path.read_text())
-        int(manifest["total_bytes"]), manifest["sha256"], list(manifest["chunks"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise QganError(f"{path}: not a valid entropy manifest ({exc.__class__.__name__}); "
-                        "fix or remove it by hand") from None
-    return manifest
-
-
-def hash_prefix(path: Path, length: int) -> "hashlib._Hash":
-    """sha256 over the first ``length`` bytes of ``path``, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        left = length
-        while left:
-            block = fh.read(min(HASH_BLOCK, left))
-            if not block:
-                break
-            digest.update(block)
-            left -= len(block)
-    return digest
-
-
-@contextlib.contextmanager
-def pool_lock(pool: Path) -> Iterator[None]:
-    """Hold an exclusive lock so that two harvests never write one pool at once."""
-    pool.parent.mkdir(parents=True, exist_ok=True)
-    with open(pool.with_name(pool.name + ".lock"), "w") as fh:
+    Sources that do not check their answers themselves are checked here, chunk by chunk;
+    a rejected chunk is read again (system, device) or stops the harvest (file)."""
+    while True:
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise QganError(f"{pool}: another harvest is writing this pool; wait for it to finish") from None
-        yield
-
-
-def reconcile_pool(pool: Path, manifest: dict, chunk_bytes: int) -> "hashlib._Hash":
-    """Make the pool match its manifest, or stop without touching it.
-
-    Bytes beyond ``total_bytes`` (a crash after the append, before the manifest) are cut
-    when they are no longer than one chunk; a longer tail cannot come from a crash (an
-    older manifest restored over a newer pool, say) and is an error. A pool shorter than
-    recorded, or whose recorded bytes hash differently, is an error.
-    Returns the running sha256 of the recorded bytes, to continue appending.
-    """
-    recorded = int(manifest["total_bytes"])
-    size = pool.stat().st_size if pool.exists() else 0
-    if size < recorded:
-        raise QganError(f"{pool}: holds {size} bytes but the manifest records {recorded}; "
-                        "the archive lost bytes and was not touched")
-    digest = hash_prefix(pool, recorded) if recorded else hashlib.sha256()
-    if digest.hexdigest() != manifest["sha256"]:
-        raise QganError(f"{pool}: sha256 of the recorded {recorded} bytes does not match the manifest; "
-                        "the archive was changed and was not touched")
-    largest = max([chunk_bytes, *(c["length"] for c in manifest["chunks"])])
-    if size - recorded > largest:
-        raise QganError(f"{pool}: holds {size - recorded} bytes beyond the manifest's {recorded}, more than "
-                        "one chunk, so not a crash leftover; the archive was not touched")
-    if size > recorded:
-        with open(pool, "r+b") as fh:
-            fh.truncate(recorded)
-            os.fsync(fh.fileno())
-    return digest
-
-
-def append_chunk(pool: Path, manifest_path: Path, manifest: dict, digest, chunk: bytes,
-                 source: EntropySource, seconds: float) -> None:
-    """Append one chunk: pool bytes first (fsynced), then the manifest atomically."""
-    offset = int(manifest["total_bytes"])
-    with open(pool, "ab") as fh:
-        fh.write(chunk)
-        fh.flush()
-        os.fsync(fh.fileno())
-    digest.update(chunk)
-    manifest["chunks"].append({
-        "offset": offset, "length": len(chunk), "sha256": hashlib.sha256(chunk).hexdigest(),
-        "source": source.name, "quantum": source.quantum,
-        "utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "seconds": round(seconds, 6)})
-    manifest["total_bytes"] = offset + len(chunk)
-    manifest["sha256"] = digest.hexdigest()
-    if source.name not in manifest["sources"]:
-        manifest["sources"].append(source.name)
-    manifest.setdefault("source_info", {})[source.name] = source.info
-    manifest["quantum"] = all(c["quantum"] for c in manifest["chunks"])
-    write_json_atomic(manifest_path, manifest)
+            data, failure = source.read(n, progress), None
+        except SourceFailed as exc:
+            data, failure = exc.partial, exc
+        if source.checks_health or not data:
+            return data, failure
+        if monitor.accept(data, source.name):
+            if progress:
+                progress(len(data))
+            return data, failure
+        if not source.retry_rejected:
+            return b"", QganError(f"{source.name}: a chunk failed the SP 800-90B health tests; import stopped")
 
 
 def harvest_to_pool(pool: Path, manifest_path: Path, source: EntropySource, target_bytes: int,
-                    chunk_bytes: int, progress: bool = True) -> tuple[dict, int]:
+                    chunk_bytes: int, monitor: HealthMonitor | None = None,
+                    progress: bool = True) -> tuple[dict, int]:
     """Top the pool up to ``target_bytes`` (never shrinks it); returns the manifest and
     the number of bytes appended. Recorded bytes are never changed; an unrecorded crash
-    leftover is cut first (:func:`reconcile_pool`).
+    leftover is cut first (:func:`reconcile_pool`). Each chunk passes the health tests of
+    ``monitor`` before it is appended. If the source fails, the good bytes it delivered are
+    appended and the error says how many bytes the pool keeps.
     """
     from tqdm import tqdm
 
+    monitor = monitor or HealthMonitor(min_entropy=7.0, stuck_after=8)
     with pool_lock(pool):
         if not manifest_path.exists() and pool.exists() and pool.stat().st_size:
             raise QganError(f"{pool}: holds bytes but {manifest_path.name} is missing; "
@@ -163,18 +58,25 @@ def harvest_to_pool(pool: Path, manifest_path: Path, source: EntropySource, targ
         pool.touch()
         if not manifest_path.exists():  # written before any byte, so no byte is ever unrecorded
             write_json_atomic(manifest_path, manifest)
+        source.bind(manifest, monitor)
         deficit = max(0, target_bytes - int(manifest["total_bytes"]))
-        with tqdm(total=deficit, unit="B", unit_scale=True, desc=f"harvest {source.name}",
+        with tqdm(total=deficit, unit="B", unit_scale=True, unit_divisor=1024, desc=f"harvest {source.name}",
                   disable=not progress or deficit == 0) as bar:
             while deficit:
                 n = min(chunk_bytes, deficit)
                 start = time.perf_counter()
-                chunk = source.read(n)
-                if len(chunk) != n:
-                    raise QganError(f"{source.name}: asked for {n} bytes, got {len(chunk)}; "
-                                    f"pool kept at {manifest['total_bytes']} bytes")
-                append_chunk(pool, manifest_path, manifest, digest, chunk, source,
-                             time.perf_counter() - start)
-                deficit -= n
-                bar.update(n)
+                try:
+                    chunk, failure = _read_checked(source, n, monitor, bar.update)
+                except QganError as exc:  # the source looks stuck
+                    chunk, failure = b"", exc
+                if len(chunk) > n:
+                    raise QganError(f"{source.name}: returned {len(chunk)} bytes for {n}; nothing appended")
+                if chunk:
+                    source.appended(len(chunk))
+                    append_chunk(pool, manifest_path, manifest, digest, chunk, source,
+                                 time.perf_counter() - start, monitor.record())
+                    deficit -= len(chunk)
+                if failure is not None:
+                    raise QganError(f"{failure}; pool kept at {manifest['total_bytes']:,} bytes "
+                                    f"({manifest['total_bytes'] - before:,} appended by this run)")
     return manifest, int(manifest["total_bytes"]) - before

@@ -10,13 +10,14 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 from qgan.errors import ConfigError
 
 DATA_SOURCES = ("bundled", "torchvision", "idx")
-HARVEST_SOURCES = ("system",)
+HARVEST_SOURCES = ("system", "eaas", "anu", "device", "file")
 CONVERT_BITS = (8, 16, 24, 32, 53)
 CONVERT_METHODS = ("box_muller", "inverse_cdf")
 NOISE_ARMS = ("entropy", "prng")
@@ -56,11 +57,13 @@ class _Checker:
             raise self._fail(key, value, f"an integer{bound}" + (" or null" if optional else ""))
         return value
 
-    def number(self, key: str, default: float, low: float, high: float, closed_low: bool = False) -> float:
+    def number(self, key: str, default: float, low: float, high: float, closed_low: bool = False,
+               closed_high: bool = False) -> float:
         value = self.values.get(key, default)
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not ok or value < low or (value == low and not closed_low) or value >= high:
-            span = f"in {'[' if closed_low else '('}{low}, {high})"
+        if not ok or value < low or (value == low and not closed_low) or value > high or (
+                value == high and not closed_high):
+            span = f"in {'[' if closed_low else '('}{low}, {high}{']' if closed_high else ')'}"
             raise self._fail(key, value, f"a number {span}")
         return float(value)
 
@@ -111,9 +114,22 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class HarvestConfig:
-    source: str = "system"           # where entropy bytes come from; system = os.urandom (not quantum)
-    bytes: int | str = "auto"        # pool size to reach: auto = what the training runs draw
-    chunk_bytes: int = 1 << 20       # bytes fetched and appended per chunk (one manifest entry each)
+    source: str = "system"           # system (os.urandom, not quantum), eaas, anu (QRNG services), device, file
+    bytes: int | str = "auto"        # pool size to reach: auto = what the training runs draw; lowering never deletes
+    chunk_bytes: int = 1 << 20       # bytes appended per chunk (one manifest entry each; lost quota on a crash)
+    url: str | None = None           # service URL; null = the service's default (eaas has none: set it)
+    path: str | None = None          # device (default /dev/qrandom0) or the file to import
+    quantum: bool | None = None      # device and file: are the bytes quantum? (declared by you, recorded)
+    label: str | None = None         # device and file: what the bytes are, recorded in the manifest
+    request_bytes: int | None = None  # bytes per service request; null = the service's cap (eaas 512, anu 20,480)
+    concurrency: int = 4             # service requests in flight (keep-alive sessions)
+    timeout: float = 10.0            # seconds per service request
+    retries: int = 6                 # extra attempts per request (backoff with jitter) before giving up
+    backoff: float = 0.5             # first backoff in seconds, doubled per attempt (times a random 0..1)
+    max_wait: float = 60.0           # longest wait: a Retry-After beyond it stops the harvest
+    rate_limit: float | None = None  # most requests per second to the service; null = no client-side limit
+    min_entropy: float = 7.0         # assessed min-entropy, bits per byte: sets the SP 800-90B health cutoffs
+    stuck_after: int = 8             # rejected chunks in a row that stop the harvest ("source looks stuck")
 
     @classmethod
     def from_dict(cls, d: Any) -> "HarvestConfig":
@@ -121,8 +137,29 @@ class HarvestConfig:
         size = c.values.get("bytes", cls.bytes)
         if size != "auto":
             size = c.integer("bytes", cls.bytes, low=0)
-        return cls(source=c.choice("source", cls.source, HARVEST_SOURCES), bytes=size,
-                   chunk_bytes=c.integer("chunk_bytes", cls.chunk_bytes, low=1))
+        quantum = c.values.get("quantum", cls.quantum)
+        if quantum is not None and not isinstance(quantum, bool):
+            raise c._fail("quantum", quantum, "true, false or null")
+        rate = c.values.get("rate_limit", cls.rate_limit)
+        cfg = cls(source=c.choice("source", cls.source, HARVEST_SOURCES), bytes=size,
+                  chunk_bytes=c.integer("chunk_bytes", cls.chunk_bytes, low=1), url=c.text("url", cls.url),
+                  path=c.text("path", cls.path), quantum=quantum, label=c.text("label", cls.label),
+                  request_bytes=c.integer("request_bytes", cls.request_bytes, low=1, optional=True),
+                  concurrency=c.integer("concurrency", cls.concurrency, low=1),
+                  timeout=c.number("timeout", cls.timeout, 0.0, 3600.0),
+                  retries=c.integer("retries", cls.retries, low=0),
+                  backoff=c.number("backoff", cls.backoff, 0.0, 3600.0, closed_low=True),
+                  max_wait=c.number("max_wait", cls.max_wait, 0.0, 86400.0),
+                  rate_limit=None if rate is None else c.number("rate_limit", rate, 0.0, 1e6),
+                  min_entropy=c.number("min_entropy", cls.min_entropy, 0.0, 8.0, closed_high=True),
+                  stuck_after=c.integer("stuck_after", cls.stuck_after, low=1))
+        if cfg.url and urlsplit(cfg.url).username is not None:
+            raise c._fail("url", "<hidden>", "a URL without credentials: tokens come from the environment")
+        if cfg.source in ("device", "file") and cfg.quantum is None:
+            raise c._fail("quantum", None, f"true or false: declare whether the {cfg.source}'s bytes are quantum")
+        if cfg.source == "file" and not cfg.label:
+            raise c._fail("label", cfg.label, "a label saying what the imported file is")
+        return cfg
 
 
 @dataclass(frozen=True)

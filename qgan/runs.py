@@ -15,7 +15,7 @@ from qgan.budget import GRID_SIZE, steps_per_epoch
 from qgan.convert import load_normals
 from qgan.data import load_split
 from qgan.errors import QganError
-from qgan.harvest import read_manifest
+from qgan.archive import read_manifest
 from qgan.models import state_dict_sha256
 from qgan.noise import make_noise, noise_context
 from qgan.params import POOL_ARMS, Params

@@ -6,8 +6,10 @@ from pathlib import Path
 from qgan.atomic import write_json_atomic
 from qgan.budget import budget_report
 from qgan.data import expected_train_size
-from qgan.harvest import harvest_to_pool, make_source
+from qgan.harvest import harvest_to_pool
+from qgan.health import HealthMonitor
 from qgan.params import load_params
+from qgan.sources import make_source
 from qgan.stage import run_stage
 
 
@@ -23,12 +25,14 @@ def main() -> None:
     n_train = expected_train_size(params.data)
     needed = budget_report(params, n_train, 0)["bytes_needed"]
     target = needed if cfg.bytes == "auto" else cfg.bytes
-    source = make_source(cfg.source)
-    manifest, appended = harvest_to_pool(args.pool, args.manifest, source, target, cfg.chunk_bytes)
+    source = make_source(cfg)  # a missing token, URL, device or file stops here, before any write
+    manifest, appended = harvest_to_pool(args.pool, args.manifest, source, target, cfg.chunk_bytes,
+                                         HealthMonitor(cfg.min_entropy, cfg.stuck_after))
     report = budget_report(params, n_train, manifest["total_bytes"])
     write_json_atomic(args.metrics, {**report, "target_bytes": target, "appended_bytes": appended})
+    kind = "emulated" if manifest.get("emulated") else "quantum" if manifest["quantum"] else "not quantum"
     print(f"harvest: pool {manifest['total_bytes']:,} bytes (needed {needed:,}, appended {appended:,}) "
-          f"from {cfg.source}")
+          f"from {cfg.source}; pool is {kind}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ import torch
 from qgan import tracking
 from qgan.budget import budget_report, run_demand
 from qgan.data import load_source, save_splits, subsample
-from qgan.harvest import harvest_to_pool, make_source
+from qgan.harvest import harvest_to_pool
+from qgan.params import HarvestConfig
+from qgan.sources import make_source
 from qgan.convert import pool_to_normals_file
 from qgan.noise import NoiseExhausted
 from qgan.randomness import pool_to_byte_histogram, randomness_report
@@ -25,7 +27,7 @@ def workspace(tmp_path, tiny_params, monkeypatch):
     save_splits(tmp_path / "data", subsample(train, 256, 0, "n_train"), subsample(test, 100, 0, "n_test"),
                 tiny_params.data)
     need = budget_report(tiny_params, 256, 0)["bytes_needed"]
-    harvest_to_pool(tmp_path / "pool.bin", tmp_path / "manifest.json", make_source("system"), need, 1 << 20,
+    harvest_to_pool(tmp_path / "pool.bin", tmp_path / "manifest.json", make_source(HarvestConfig()), need, 1 << 20,
                     progress=False)
     pool_to_normals_file(tmp_path / "pool.bin", tmp_path / "normals.npy", 24, "box_muller")
     noise, entropy = randomness_report(tmp_path / "pool.bin", pool_to_byte_histogram(tmp_path / "pool.bin"),

@@ -1,0 +1,176 @@
+"""The QRNG clients against the loopback emulator (a real HTTP server on 127.0.0.1): wire
+formats, and a fault matrix in which no bad byte is appended, no good byte lost, none doubled."""
+import base64
+import hashlib
+import json
+
+import pytest
+import requests
+
+from qgan.emulator import MALFORMED, THROTTLE_MESSAGE, Emulator, EmulatorConfig
+from qgan.errors import QganError
+from qgan.harvest import harvest_to_pool
+from qgan.health import HealthMonitor
+from qgan.params import HarvestConfig
+from qgan.qrng import WIRE_FORMATS, Anu, plan_requests, public_url
+from qgan.sources import make_source
+
+TOKEN = "tok-5d1e-never-print-me"
+APIS = ("eaas", "anu")
+
+
+@pytest.fixture(autouse=True)
+def token(monkeypatch):
+    monkeypatch.setenv("QRNG_API_TOKEN", TOKEN)
+
+
+def harvest(tmp_path, emu, target, **harvest_params):
+    cfg = HarvestConfig.from_dict({"source": emu.config.api, "url": emu.url, "backoff": 0.01, "timeout": 2.0,
+                                   "chunk_bytes": 2048, "request_bytes": 512, "concurrency": 2, **harvest_params})
+    return harvest_to_pool(tmp_path / "pool.bin", tmp_path / "manifest.json", make_source(cfg), target,
+                           cfg.chunk_bytes, HealthMonitor(cfg.min_entropy, cfg.stuck_after), progress=False)
+
+
+def check_archive(tmp_path, emu) -> bytes:
+    """The pool matches its manifest, and holds each good payload served at most once and
+    nothing else, every good payload at all (no good byte lost)."""
+    pool = (tmp_path / "pool.bin").read_bytes()
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["total_bytes"] == len(pool) and manifest["sha256"] == hashlib.sha256(pool).hexdigest()
+    for c in manifest["chunks"]:
+        assert hashlib.sha256(pool[c["offset"]:c["offset"] + c["length"]]).hexdigest() == c["sha256"]
+    distinct = list(dict.fromkeys(emu.served))
+    assert all(pool.count(p) == 1 for p in distinct), "a served payload is missing or doubled"
+    assert sum(map(len, distinct)) == len(pool), "the pool holds bytes that were not a good answer"
+    return pool
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_wire_format_served_by_the_emulator(api):
+    with Emulator(EmulatorConfig(api=api)) as emu:
+        if api == "eaas":
+            r = requests.get(emu.url, params={"size": 100}, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+            assert len(base64.b64decode(r.json()["random_number"], validate=True)) == 100
+        else:
+            r = requests.get(emu.url, params={"length": 10, "type": "uint8"}, headers={"x-api-key": TOKEN}, timeout=5)
+            body = r.json()
+            assert body["success"] is True and body["length"] == "10" and len(body["data"]) == 10
+            r2 = requests.get(emu.url, params={"length": 3, "type": "hex16", "size": 10}, headers={"x-api-key": TOKEN},
+                              timeout=5)
+            assert [len(x) for x in r2.json()["data"]] == [40, 40, 40]
+        assert r.headers["X-QRNG-Emulator"] == "qgan"
+        refused = requests.get(emu.url, params={"size": 1, "length": 1}, timeout=5)
+        assert refused.status_code == (401 if api == "eaas" else 403)
+        too_big = {"size": 513} if api == "eaas" else {"length": 1025, "type": "uint8"}
+        assert requests.get(emu.url, params=too_big, headers={"Authorization": f"Bearer {TOKEN}",
+                                                               "x-api-key": TOKEN}, timeout=5).status_code == 400
+
+
+def test_rate_limit_answers_429_with_retry_after():
+    with Emulator(EmulatorConfig(api="eaas", rate_limit=0.5)) as emu:
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        assert requests.get(emu.url, params={"size": 8}, headers=headers, timeout=5).status_code == 200
+        second = requests.get(emu.url, params={"size": 8}, headers=headers, timeout=5)
+        assert second.status_code == 429 and int(second.headers["Retry-After"]) in (1, 2)
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_harvest_of_a_set_size_is_exact_and_marked_emulated(tmp_path, api):
+    with Emulator(EmulatorConfig(api=api, seed=3)) as emu:
+        manifest, appended = harvest(tmp_path, emu, 10_000, concurrency=4, request_bytes=None if api == "eaas" else 2000)
+        check_archive(tmp_path, emu)
+    assert appended == 10_000 == manifest["total_bytes"]
+    assert manifest["emulated"] is True and manifest["quantum"] is False
+    assert all(c["emulated"] and not c["quantum"] for c in manifest["chunks"])
+    assert manifest["source_info"][api]["url"] == emu.url and manifest["health"]["chunks_rejected"] == 0
+
+
+# Each fault three times in a row, then good answers: the harvest must ride it out.
+RECOVERABLE = ["error", "drop", "hang", "throttle_text", *MALFORMED]
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize("fault", RECOVERABLE)
+def test_fault_then_recovery_keeps_exact_valid_bytes(tmp_path, api, fault):
+    script = ["ok", fault, fault, fault]
+    with Emulator(EmulatorConfig(api=api, script=script, hang=1.5, seed=hash(fault) % 1000)) as emu:
+        manifest, appended = harvest(tmp_path, emu, 4096, timeout=0.5)
+        check_archive(tmp_path, emu)
+        assert emu.faults[fault] == 3
+    assert appended == 4096
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_persistent_fault_stops_with_one_line_and_keeps_good_bytes(tmp_path, api):
+    script = ["ok", "ok"] + ["error"] * 20
+    with Emulator(EmulatorConfig(api=api, script=script)) as emu:
+        with pytest.raises(QganError) as err:
+            harvest(tmp_path, emu, 8192, retries=2, concurrency=1)
+        pool = check_archive(tmp_path, emu)
+    message = str(err.value)
+    assert "\n" not in message and "failed 3 times (last: HTTP 50" in message
+    assert f"pool kept at {len(pool):,} bytes" in message and len(pool) == 1024
+
+
+def test_rate_limit_is_honoured_and_completes(tmp_path):
+    with Emulator(EmulatorConfig(api="eaas", rate_limit=8.0)) as emu:
+        manifest, _ = harvest(tmp_path, emu, 3 * 512, concurrency=3)
+        check_archive(tmp_path, emu)
+        assert emu.faults.get("rate_limited", 0) >= 1  # some requests were told to wait, and did
+    assert manifest["total_bytes"] == 1536
+
+
+def test_retry_after_beyond_max_wait_stops(tmp_path):
+    with Emulator(EmulatorConfig(api="anu", rate_limit=0.01)) as emu:
+        with pytest.raises(QganError, match=r"asks to wait \d+ s, more than harvest.max_wait \(5 s\)"):
+            harvest(tmp_path, emu, 2048, max_wait=5, concurrency=1)
+        assert len(check_archive(tmp_path, emu)) == 512
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_stuck_service_stops_with_source_looks_stuck(tmp_path, api):
+    with Emulator(EmulatorConfig(api=api, stuck=True)) as emu:
+        with pytest.raises(QganError, match=f"{api}: source looks stuck: 4 chunks in a row") as err:
+            harvest(tmp_path, emu, 8192, stuck_after=4, concurrency=1)
+        pool = check_archive(tmp_path, emu)
+    assert len(pool) == 512 and "pool kept at 512 bytes" in str(err.value)  # the first answer, once
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["health"]["failures"]["repeated_chunk"] >= 4  # one more may have been in flight
+
+
+def test_random_fault_mix_with_concurrency(tmp_path):
+    config = EmulatorConfig(api="eaas", error_rate=0.1, malformed_rate=0.15, drop_rate=0.05, throttle_text_rate=0.05,
+                            seed=11)
+    with Emulator(config) as emu:
+        manifest, _ = harvest(tmp_path, emu, 40 * 512, concurrency=4, retries=10)
+        check_archive(tmp_path, emu)
+        assert sum(emu.faults.values()) >= 5
+    assert manifest["total_bytes"] == 40 * 512
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_refused_token_stops_at_once_without_the_token_in_the_message(tmp_path, api):
+    with Emulator(EmulatorConfig(api=api, token="the-right-one")) as emu:
+        with pytest.raises(QganError) as err:
+            harvest(tmp_path, emu, 1024)
+        assert emu.requests == 0 or emu.faults.get("refused", 0) >= 1
+    assert "refused the token (set QRNG_API_TOKEN" in str(err.value) and TOKEN not in str(err.value)
+
+
+def test_missing_token_is_a_one_line_error(monkeypatch):
+    monkeypatch.delenv("QRNG_API_TOKEN")
+    monkeypatch.delenv("ANU_QRNG_API_KEY", raising=False)
+    with pytest.raises(QganError, match="needs a token in the environment: set QRNG_API_TOKEN"):
+        make_source(HarvestConfig.from_dict({"source": "anu"}))
+    with pytest.raises(QganError, match="harvest.url: null is not allowed for eaas"):
+        make_source(HarvestConfig.from_dict({"source": "eaas"}))
+
+
+def test_plan_and_public_url():
+    assert plan_requests(1300, 512, WIRE_FORMATS["eaas"]) == [512, 512, 276]
+    for n in (5000, 25_000, 41_000, 999):
+        sizes = plan_requests(n, 20_480, WIRE_FORMATS["anu"])
+        assert sum(sizes) == n and all(Anu.valid_size(s) and s <= 20_480 for s in sizes)
+    assert public_url("https://user:pw@api.example.org:8443/v1/entropy?key=abc#x") == \
+        "https://api.example.org:8443/v1/entropy"
+    assert "limited to 1 requests" in THROTTLE_MESSAGE
