@@ -37,6 +37,41 @@ def cmd_budget(args: argparse.Namespace) -> None:
         print(f"{key:<{width}}  {value}")
 
 
+def cmd_emulate(args: argparse.Namespace) -> None:
+    """Serve a QRNG web API on 127.0.0.1 until interrupted."""
+    import os
+    import signal
+    import threading
+
+    from qgan.emulator import MALFORMED, Emulator, EmulatorConfig
+    from qgan.errors import QganError
+
+    kinds = tuple(k for k in args.malformed.split(",") if k)
+    bad = [k for k in kinds if k not in MALFORMED]
+    if bad:
+        raise QganError(f"--malformed: {bad[0]!r} is not a kind (known: {', '.join(MALFORMED)})")
+    token = os.environ.get(args.token_env) if args.token_env else None
+    if args.token_env and not token:
+        raise QganError(f"--token-env: {args.token_env} is not set")
+    config = EmulatorConfig(api=args.api, latency=args.latency, cap=args.cap, rate_limit=args.rate_limit,
+                            error_rate=args.error_rate, malformed_rate=args.malformed_rate, malformed=kinds,
+                            throttle_text_rate=args.throttle_text_rate, drop_rate=args.drop_rate,
+                            hang_rate=args.hang_rate, hang=args.hang, stuck=args.stuck, token=token, seed=args.seed)
+    try:
+        emulator = Emulator(config, args.port)
+    except OSError as exc:
+        raise QganError(f"--port {args.port}: cannot listen on 127.0.0.1 ({exc.strerror})") from None
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"qgan emulate: {args.api} at {emulator.url} (127.0.0.1 only; answers marked emulated, never quantum); "
+          f"point harvest.url there. Ctrl-C stops.", flush=True)
+    stop.wait()
+    emulator.close()
+    print(f"qgan emulate: served {len(emulator.served)} good answers to {emulator.requests} requests; "
+          f"faults {emulator.faults}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qgan", description="qgan: QRNG vs PRNG latent noise for GANs, run by DVC and tracked by MLflow. "
@@ -47,6 +82,26 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     budget.add_argument("--pool", default="data/entropy/pool.bin", help="entropy pool (default: %(default)s)")
     budget.set_defaults(func=cmd_budget)
+
+    emu = sub.add_parser("emulate", help="serve a QRNG web API (eaas or anu) on 127.0.0.1, with optional faults")
+    emu.add_argument("--api", choices=["eaas", "anu"], required=True, help="wire format to speak")
+    emu.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0: any free port)")
+    emu.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
+    emu.add_argument("--cap", type=int, default=None, help="largest request served, else HTTP 400 (default: the API's)")
+    emu.add_argument("--rate-limit", type=float, default=None, help="requests per second; faster ones get 429")
+    emu.add_argument("--error-rate", type=float, default=0.0, help="fraction answered 500 or 503")
+    emu.add_argument("--malformed-rate", type=float, default=0.0, help="fraction answered with a malformed body")
+    emu.add_argument("--malformed", default="bad_json,missing_field,bad_base64,short,long",
+                     help="malformed kinds to draw from (comma-separated)")
+    emu.add_argument("--throttle-text-rate", type=float, default=0.0, help="fraction answered with a text throttle")
+    emu.add_argument("--drop-rate", type=float, default=0.0, help="fraction of connections dropped")
+    emu.add_argument("--hang-rate", type=float, default=0.0, help="fraction answered only after --hang seconds")
+    emu.add_argument("--hang", type=float, default=30.0, help="seconds a hung answer takes")
+    emu.add_argument("--stuck", action="store_true", help="repeat the first answer's bytes forever")
+    emu.add_argument("--token-env", default=None,
+                     help="environment variable holding the token to require (default: any token)")
+    emu.add_argument("--seed", type=int, default=0, help="seed of the bytes and of the fault draws")
+    emu.set_defaults(func=cmd_emulate)
     return parser
 
 

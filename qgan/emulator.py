@@ -34,6 +34,13 @@ THROTTLE_MESSAGE = ("The QRNG API is limited to 1 requests per minute. For more 
                     "https://quantumnumbers.anu.edu.au or contact qrng@anu.edu.au.")
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):  # a client that vanished mid-answer is no news
+        import sys
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
 @dataclass
 class EmulatorConfig:
     api: str = "eaas"                 # wire format: eaas or anu
@@ -76,6 +83,7 @@ class Emulator:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive
+            disable_nagle_algorithm = True  # headers and body leave at once, not 40 ms apart
 
             def do_GET(self):  # noqa: N802 (http.server's name)
                 emulator._answer(self)
@@ -83,7 +91,7 @@ class Emulator:
             def log_message(self, *args):  # quiet
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server = _QuietServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/"
