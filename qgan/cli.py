@@ -8,6 +8,32 @@ from pathlib import Path
 from qgan.stage import run_stage
 
 
+def harvest_estimate(cfg, deficit: int, manifest_path: Path) -> list[tuple[str, str]]:
+    """Rows estimating the requests and time a service needs for ``deficit`` bytes, at its
+    per-request cap, ``harvest.rate_limit`` and the latency measured in past chunks."""
+    from qgan.archive import read_manifest
+    from qgan.qrng import WIRE_FORMATS, plan_requests
+
+    if cfg.source not in WIRE_FORMATS or not deficit:
+        return []
+    fmt = WIRE_FORMATS[cfg.source]
+    requests = len(plan_requests(deficit, cfg.request_bytes or fmt.cap, fmt))
+    rows = [("requests for the deficit", f"{requests:,} ({cfg.source}: at most {min(cfg.request_bytes or fmt.cap, fmt.cap):,}"
+                                         f" bytes each, {cfg.concurrency} in flight)")]
+    latencies = [c["latency_mean"] for c in read_manifest(manifest_path)["chunks"]
+                 if c["source"] == cfg.source and "latency_mean" in c]
+    seconds = []
+    if latencies:
+        latency = sum(latencies) / len(latencies)
+        seconds.append(requests * latency / cfg.concurrency)
+        rows.append(("measured latency", f"{latency * 1000:.0f} ms per request (mean of {len(latencies)} chunks)"))
+    if cfg.rate_limit:
+        seconds.append(requests / cfg.rate_limit)
+    rows.append(("estimated time", f"{max(seconds) / 60:,.1f} min" if seconds else
+                 "unknown: no latency measured yet and no harvest.rate_limit; quotas may apply"))
+    return rows
+
+
 def cmd_budget(args: argparse.Namespace) -> None:
     """Print how much noise each run draws, and what the pool holds and lacks."""
     from qgan.budget import budget_report
@@ -31,6 +57,7 @@ def cmd_budget(args: argparse.Namespace) -> None:
         ("bytes needed", f"{r['bytes_needed']:,}"),
         ("pool", f"{r['pool_bytes']:,} bytes ({pool})"),
         ("deficit", f"{r['deficit_bytes']:,} bytes"),
+        *harvest_estimate(params.harvest, r["deficit_bytes"], pool.with_name("manifest.json")),
     ]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:

@@ -45,38 +45,47 @@ def harvest_to_pool(pool: Path, manifest_path: Path, source: EntropySource, targ
     ``monitor`` before it is appended. If the source fails, the good bytes it delivered are
     appended and the error says how many bytes the pool keeps.
     """
+    monitor = monitor or HealthMonitor(min_entropy=7.0, stuck_after=8)
+    try:
+        with pool_lock(pool):
+            return _top_up(pool, manifest_path, source, target_bytes, chunk_bytes, monitor, progress)
+    finally:
+        source.close()
+
+
+def _top_up(pool: Path, manifest_path: Path, source: EntropySource, target_bytes: int, chunk_bytes: int,
+            monitor: HealthMonitor, progress: bool) -> tuple[dict, int]:
+    """:func:`harvest_to_pool` under the pool's lock."""
     from tqdm import tqdm
 
-    monitor = monitor or HealthMonitor(min_entropy=7.0, stuck_after=8)
-    with pool_lock(pool):
-        if not manifest_path.exists() and pool.exists() and pool.stat().st_size:
-            raise QganError(f"{pool}: holds bytes but {manifest_path.name} is missing; "
-                            "the archive was not touched")
-        manifest = read_manifest(manifest_path)
-        digest = reconcile_pool(pool, manifest, chunk_bytes)
-        before = int(manifest["total_bytes"])
-        pool.touch()
-        if not manifest_path.exists():  # written before any byte, so no byte is ever unrecorded
-            write_json_atomic(manifest_path, manifest)
-        source.bind(manifest, monitor)
-        deficit = max(0, target_bytes - int(manifest["total_bytes"]))
-        with tqdm(total=deficit, unit="B", unit_scale=True, unit_divisor=1024, desc=f"harvest {source.name}",
-                  disable=not progress or deficit == 0) as bar:
-            while deficit:
-                n = min(chunk_bytes, deficit)
-                start = time.perf_counter()
-                try:
-                    chunk, failure = _read_checked(source, n, monitor, bar.update)
-                except QganError as exc:  # the source looks stuck
-                    chunk, failure = b"", exc
-                if len(chunk) > n:
-                    raise QganError(f"{source.name}: returned {len(chunk)} bytes for {n}; nothing appended")
-                if chunk:
-                    source.appended(len(chunk))
-                    append_chunk(pool, manifest_path, manifest, digest, chunk, source,
-                                 time.perf_counter() - start, monitor.record())
-                    deficit -= len(chunk)
-                if failure is not None:
-                    raise QganError(f"{failure}; pool kept at {manifest['total_bytes']:,} bytes "
-                                    f"({manifest['total_bytes'] - before:,} appended by this run)")
+    if not manifest_path.exists() and pool.exists() and pool.stat().st_size:
+        raise QganError(f"{pool}: holds bytes but {manifest_path.name} is missing; "
+                        "the archive was not touched")
+    manifest = read_manifest(manifest_path)
+    digest = reconcile_pool(pool, manifest, chunk_bytes)
+    before = int(manifest["total_bytes"])
+    pool.touch()
+    if not manifest_path.exists():  # written before any byte, so no byte is ever unrecorded
+        write_json_atomic(manifest_path, manifest)
+    source.bind(manifest, monitor)
+    deficit = max(0, target_bytes - int(manifest["total_bytes"]))
+    with tqdm(total=deficit, unit="B", unit_scale=True, unit_divisor=1024, desc=f"harvest {source.name}",
+              disable=not progress or deficit == 0) as bar:
+        while deficit:
+            n = min(chunk_bytes, deficit)
+            start = time.perf_counter()
+            try:
+                chunk, failure = _read_checked(source, n, monitor, bar.update)
+            except QganError as exc:  # the source looks stuck
+                chunk, failure = b"", exc
+            if len(chunk) > n:
+                raise QganError(f"{source.name}: returned {len(chunk)} bytes for {n}; nothing appended")
+            if chunk:
+                source.appended(len(chunk))
+                append_chunk(pool, manifest_path, manifest, digest, chunk, source,
+                             time.perf_counter() - start, monitor.record())
+                deficit -= len(chunk)
+            if failure is not None:
+                raise QganError(f"{failure}; pool kept at {manifest['total_bytes']:,} bytes "
+                                f"({manifest['total_bytes'] - before:,} appended by this run)")
     return manifest, int(manifest["total_bytes"]) - before

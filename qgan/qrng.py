@@ -182,6 +182,13 @@ class HttpFetcher:
         self.emulated = False
         self.requests = self.retried = 0
         self.latencies: list[float] = []
+        self._pool: ThreadPoolExecutor | None = None  # kept across fetches: threads keep their sessions
+        self._halt = threading.Event()  # set by the first failure: queued requests do not start
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
     def _session(self):
         import requests
@@ -220,6 +227,9 @@ class HttpFetcher:
                                f"(set {' or '.join(self.fmt.token_vars)})")
         if r.status_code == 429:
             raise Retry("HTTP 429 (quota or rate limit)", wait=_retry_after(r.headers.get("Retry-After")))
+        if 400 <= r.status_code < 500 and r.status_code != 408:
+            raise SourceFailed(f"{self.fmt.name}: HTTP {r.status_code}: the service rejected a request for {n} "
+                               "bytes (is harvest.request_bytes above its cap?)")
         if r.status_code != 200:
             if THROTTLE_TEXT.search(body[:300].decode("utf-8", "replace")):
                 raise Retry(f"throttled (HTTP {r.status_code}, plain-text message)")
@@ -228,6 +238,15 @@ class HttpFetcher:
 
     def fetch_one(self, n: int) -> bytes:
         """One request's worth of good bytes, retried; raises :class:`SourceFailed`."""
+        if self._halt.is_set():
+            raise SourceFailed(f"{self.fmt.name}: not started: an earlier request failed")
+        try:
+            return self._fetch_one(n)
+        except BaseException:
+            self._halt.set()
+            raise
+
+    def _fetch_one(self, n: int) -> bytes:
         reason = ""
         for attempt in range(self.polite.retries + 1):
             try:
@@ -254,20 +273,20 @@ class HttpFetcher:
         good answer obtained (in request order, failed requests left out)."""
         sizes = plan_requests(n, self.request_bytes, self.fmt)
         failure: Exception | None = None
-        with ThreadPoolExecutor(self.polite.concurrency) as pool:
-            futures = [pool.submit(self.fetch_one, size) for size in sizes]
-            for future in futures:
-                if failure is not None:
-                    break
-                try:
-                    data = future.result()
-                except Exception as exc:  # stop scheduling; requests in flight finish
-                    failure = exc
-                    for f in futures:
-                        f.cancel()
-                else:
-                    if progress:
-                        progress(len(data))
+        self._halt.clear()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.polite.concurrency, thread_name_prefix=f"qrng-{self.fmt.name}")
+        futures = [self._pool.submit(self.fetch_one, size) for size in sizes]
+        for future in futures:
+            try:
+                data = future.result()
+            except Exception as exc:  # stop scheduling; requests in flight finish
+                failure = failure or exc
+                for f in futures:
+                    f.cancel()
+            else:
+                if progress and failure is None:
+                    progress(len(data))
         good = [f.result() for f in futures if f.done() and not f.cancelled() and f.exception() is None]
         if failure is not None:
             message = str(failure) if isinstance(failure, QganError) else f"{self.fmt.name}: {failure}"

@@ -28,7 +28,8 @@ from qgan import tracking
 def entropy_tags(manifest: dict) -> dict:
     return {tracking.TAG_ENTROPY_SHA256: manifest["sha256"],
             tracking.TAG_ENTROPY_SOURCE: ",".join(manifest.get("sources", [])) or "none",
-            tracking.TAG_QUANTUM: str(bool(manifest.get("quantum"))).lower()}
+            tracking.TAG_QUANTUM: str(bool(manifest.get("quantum"))).lower(),
+            tracking.TAG_EMULATED: str(bool(manifest.get("emulated"))).lower()}
 
 
 def run_training(params: Params, arm: str, seed: int, data_dir: Path, normals_path: Path,

@@ -56,6 +56,9 @@ class EntropySource:
     def appended(self, n: int) -> None:
         """The harvest is about to record ``n`` bytes of this source in the manifest."""
 
+    def close(self) -> None:
+        """Release connections and threads; the harvest calls it when done."""
+
 
 def system_source(cfg) -> EntropySource:
     return EntropySource("system", False, os.urandom, {"description": "os.urandom (the OS CSPRNG), not quantum"})
@@ -141,6 +144,9 @@ class HttpSource(EntropySource):
                                                "request_bytes": min(cfg.request_bytes or fmt.cap, fmt.cap),
                                                "concurrency": cfg.concurrency})
         self._seen_latencies = 0
+
+    def close(self):
+        self.fetcher.close()
 
     def _accept(self, data: bytes) -> bool:
         return self.monitor.accept(data, self.name)

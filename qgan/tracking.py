@@ -20,6 +20,7 @@ BATCH = 1000                   # MLflow's limit of metrics per log_batch call
 # Tag keys on every training run (constants: the README and queries use them).
 TAG_ARM, TAG_SEED = "arm", "seed"
 TAG_ENTROPY_SHA256, TAG_ENTROPY_SOURCE, TAG_QUANTUM = "entropy_sha256", "entropy_source", "quantum"
+TAG_EMULATED = "entropy_emulated"  # bytes served by `qgan emulate`, never quantum
 TAG_DVC_EXP_NAME, TAG_DVC_BASELINE_REV = "dvc_exp_name", "dvc_baseline_rev"
 TAG_GENERATOR_SHA256 = "generator_sha256"
 

@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -41,3 +42,18 @@ def test_budget_bad_params_one_line(tmp_path, raw_params):
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [out.stderr.strip()]
     assert "convert.bits: 7" in out.stderr
+
+
+def test_budget_estimates_requests_and_time_for_a_service(tmp_path, raw_params):
+    raw = merged(raw_params, {**TINY, "harvest": {"source": "eaas", "url": "http://127.0.0.1:1/", "concurrency": 4}})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    (tmp_path / "pool.bin").write_bytes(b"")
+    chunk = {"offset": 0, "length": 0, "sha256": "", "source": "eaas", "quantum": False, "latency_mean": 0.2}
+    (tmp_path / "manifest.json").write_text(json.dumps({"total_bytes": 0, "sha256": "", "chunks": [chunk, chunk]}))
+    out = _qgan("budget", "--params", str(tmp_path / "params.yaml"), "--pool", str(tmp_path / "pool.bin"))
+    assert out.returncode == 0, out.stderr
+    lines = dict(line.split("  ", 1) for line in out.stdout.splitlines())
+    deficit = budget_report(dict_to_params(raw), 256, 0)["deficit_bytes"]
+    requests = -(-deficit // 512)
+    assert lines["requests for the deficit"].strip().startswith(f"{requests:,} (eaas: at most 512 bytes each")
+    assert lines["estimated time"].strip() == f"{requests * 0.2 / 4 / 60:,.1f} min"

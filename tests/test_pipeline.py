@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -156,3 +157,40 @@ def test_temp_experiment_logs_to_the_repo_store(repo):
     for r in runs:
         assert (repo / "mlruns" / r.info.run_id / "artifacts" / "figures" / "samples.png").exists()
     assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))
+
+
+def _files_containing(root: Path, needle: bytes) -> list[str]:
+    return [str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+def test_qrng_token_reaches_no_file_and_no_output(repo):
+    """Last in this module: it appends emulated QRNG bytes to the repo's pool."""
+    from qgan.emulator import Emulator, EmulatorConfig
+
+    token = f"qrng-secret-{uuid.uuid4().hex}"  # made now, so no source file holds it
+    env = {**ENV, "QRNG_API_TOKEN": token}
+    pool = repo / "data/entropy/pool.bin"
+    target = pool.stat().st_size + 20_000
+    with Emulator(EmulatorConfig(api="eaas", token=token)) as emu:
+        args = ["dvc", "exp", "run", "-S", "harvest.source=eaas", "-S", f"harvest.url='{emu.url}'",
+                "-S", f"harvest.bytes={target}"]
+        good = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+        assert good.returncode == 0, good.stdout[-2000:] + good.stderr[-2000:]
+        assert emu.requests >= 40 and "harvest" in ran_stages(good.stdout)
+    manifest = json.loads((repo / "data/entropy/manifest.json").read_text())
+    assert manifest["total_bytes"] == target and manifest["emulated"] is True and manifest["quantum"] is False
+    _, _, runs = runs_with(repo, "params.`harvest.source` = 'eaas'")
+    assert len(runs) == 4 and all(r.data.tags["quantum"] == "false" for r in runs)
+    assert all(r.data.tags["entropy_emulated"] == "true" and r.data.tags["entropy_source"] == "system,eaas"
+               for r in runs)
+    with Emulator(EmulatorConfig(api="eaas", token="another-token")) as emu:  # the error path: 401
+        params = yaml.safe_load((repo / "params.yaml").read_text())
+        params["harvest"].update(source="eaas", url=emu.url, bytes=target + 5000)
+        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        bad = subprocess.run(["dvc", "repro", "-s", "harvest"], cwd=repo, env=env, capture_output=True, text=True,
+                             timeout=300)
+        assert emu.faults.get("refused", 0) >= 1
+    assert bad.returncode != 0 and "HTTP 401: the service refused the token" in bad.stdout + bad.stderr
+    for output in (good.stdout, good.stderr, bad.stdout, bad.stderr):
+        assert token not in output
+    assert _files_containing(repo, token.encode()) == []  # pool, manifest, dvc.lock, mlflow.db, mlruns, .git, .dvc

@@ -157,6 +157,13 @@ def test_refused_token_stops_at_once_without_the_token_in_the_message(tmp_path, 
     assert "refused the token (set QRNG_API_TOKEN" in str(err.value) and TOKEN not in str(err.value)
 
 
+def test_request_above_the_service_cap_stops_at_once(tmp_path):
+    with Emulator(EmulatorConfig(api="eaas", cap=256)) as emu:
+        with pytest.raises(QganError, match="HTTP 400: the service rejected a request for 512 bytes"):
+            harvest(tmp_path, emu, 1024, concurrency=1)
+        assert emu.faults == {"bad_request": 1}  # not retried
+
+
 def test_missing_token_is_a_one_line_error(monkeypatch):
     monkeypatch.delenv("QRNG_API_TOKEN")
     monkeypatch.delenv("ANU_QRNG_API_KEY", raising=False)
