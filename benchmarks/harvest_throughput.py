@@ -1,8 +1,8 @@
 """Harvest throughput against the loopback emulator: qgan's concurrent client vs the ideal and
 vs a sequential client like the seed tutorial's.
 
-The emulator answers every request after 50 ms and serves at most 512 bytes per request (the
-EaaS cap). With ``concurrency: 8`` the ideal is 8 x 512 B / 50 ms = 81,920 B/s. qgan is timed
+The emulator (``qgan emulate``, in its own process, as a real service would be) answers every
+request after 50 ms and serves at most 512 bytes per request (the EaaS cap). With ``concurrency: 8`` the ideal is 8 x 512 B / 50 ms = 81,920 B/s. qgan is timed
 through the whole harvest (requests, validation, health tests, fsync'd appends, manifest);
 the sequential client is the seed's ``requests.get`` loop (one new connection per request,
 without its cache). No assertion: ratios to read.
@@ -10,13 +10,16 @@ Run: ``.venv/bin/python benchmarks/harvest_throughput.py``
 """
 import base64
 import os
+import re
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import requests
 
-from qgan.emulator import Emulator, EmulatorConfig
 from qgan.harvest import harvest_to_pool
 from qgan.health import HealthMonitor
 from qgan.params import HarvestConfig
@@ -28,11 +31,12 @@ QGAN_BYTES, SEQUENTIAL_REQUESTS = 400 * CAP, 60
 
 def qgan_rate(url: str) -> float:
     cfg = HarvestConfig.from_dict({"source": "eaas", "url": url, "concurrency": CONCURRENCY,
-                                   "chunk_bytes": 64 * CAP, "request_bytes": CAP})
+                                   "chunk_bytes": 128 * CAP, "request_bytes": CAP})
+    source, monitor = make_source(cfg), HealthMonitor(cfg.min_entropy, cfg.stuck_after)  # imports done here
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        harvest_to_pool(Path(tmp) / "pool.bin", Path(tmp) / "manifest.json", make_source(cfg), QGAN_BYTES,
-                        cfg.chunk_bytes, HealthMonitor(cfg.min_entropy, cfg.stuck_after), progress=False)
+        harvest_to_pool(Path(tmp) / "pool.bin", Path(tmp) / "manifest.json", source, QGAN_BYTES,
+                        cfg.chunk_bytes, monitor, progress=False)
         return QGAN_BYTES / (time.perf_counter() - start)
 
 
@@ -49,9 +53,15 @@ def sequential_rate(url: str) -> float:
 
 def main() -> None:
     os.environ.setdefault("QRNG_API_TOKEN", "benchmark-token")
-    with Emulator(EmulatorConfig(api="eaas", latency=LATENCY, cap=CAP)) as emu:
-        ours = qgan_rate(emu.url)
-        seed = sequential_rate(emu.url)
+    emulator = subprocess.Popen([sys.executable, "-m", "qgan.cli", "emulate", "--api", "eaas", "--port", "0",
+                                 "--latency", str(LATENCY), "--cap", str(CAP)], stdout=subprocess.PIPE, text=True)
+    try:
+        url = re.search(r"http://127\.0\.0\.1:\d+/", emulator.stdout.readline()).group(0)
+        ours = qgan_rate(url)
+        seed = sequential_rate(url)
+    finally:
+        emulator.send_signal(signal.SIGINT)
+        emulator.communicate(timeout=30)
     ideal = CONCURRENCY * CAP / LATENCY
     print(f"emulator: {LATENCY * 1000:.0f} ms per request, {CAP} B per request; qgan concurrency {CONCURRENCY}")
     print(f"{'client':<44} {'bytes/s':>10}")
