@@ -17,7 +17,7 @@ import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import urlsplit
 
@@ -167,7 +167,6 @@ class Politeness:
     backoff: float = 0.5         # first backoff in seconds, doubled per attempt, full jitter
     max_wait: float = 60.0       # longest single wait (backoff or Retry-After)
     rate_limit: float | None = None  # most requests per second, all threads together
-    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
 
 class HttpFetcher:
@@ -204,7 +203,7 @@ class HttpFetcher:
             start = max(now, self._next_slot)
             self._next_slot = start + 1.0 / self.polite.rate_limit
         if start > now:
-            self.polite.sleep(start - now)
+            time.sleep(start - now)
 
     def _attempt(self, n: int) -> bytes:
         import requests
@@ -264,7 +263,7 @@ class HttpFetcher:
                 break
             self.retried += 1
             backoff = min(self.polite.max_wait, self.polite.backoff * 2 ** attempt) * random.random()
-            self.polite.sleep(wait if wait is not None else backoff)
+            time.sleep(wait if wait is not None else backoff)
         raise SourceFailed(f"{self.fmt.name}: a request for {n} bytes failed {self.polite.retries + 1} times "
                            f"(last: {reason})")
 

@@ -73,21 +73,24 @@ class DeviceSource(EntropySource):
         if not (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):
             raise QganError(f"harvest.path: {path}: not a character device (use harvest.source: file to import a file)")
         super().__init__("device", cfg.quantum, info={"path": str(path), "label": cfg.label, "quantum": cfg.quantum})
-        self.path = path
+        self.path, self._fd = path, None
 
     def read(self, n, progress=None):
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY)  # kept open: a device or FIFO streams on
         parts, have = [], 0
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            while have < n:
-                block = os.read(fd, min(n - have, 1 << 20))
-                if not block:
-                    raise SourceFailed(f"device: {self.path} ended after {have} of {n} bytes", b"".join(parts))
-                parts.append(block)
-                have += len(block)
-        finally:
-            os.close(fd)
+        while have < n:
+            block = os.read(self._fd, min(n - have, 1 << 20))
+            if not block:
+                raise SourceFailed(f"device: {self.path} ended after {have} of {n} bytes", b"".join(parts))
+            parts.append(block)
+            have += len(block)
         return b"".join(parts)
+
+    def close(self):
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 class FileSource(EntropySource):

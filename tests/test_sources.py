@@ -45,7 +45,7 @@ def test_device_source_reads_a_fifo_in_pieces(tmp_path):
 
     thread = threading.Thread(target=writer, daemon=True)
     thread.start()
-    manifest, _ = _harvest(tmp_path, {"source": "device", "path": str(fifo), "quantum": True}, 3000, chunk=3000)
+    manifest, _ = _harvest(tmp_path, {"source": "device", "path": str(fifo), "quantum": True}, 3000, chunk=1000)
     thread.join(10)
     assert (tmp_path / "pool.bin").read_bytes() == data and manifest["quantum"] is True
 
