@@ -1,10 +1,11 @@
 """Score generators with the classifier's features and compare arms seed by seed.
 
 For each (arm, seed) run: draw ``n_samples`` latent vectors from the run's own ``eval``
-noise region, generate images, take the classifier's penultimate features, and compute
-the Frechet distance (FID-LeNet) to the real test split at that N. The floor is the same
-distance for min(n_samples, n_train) real training images (``reference.n_real``). Arms are compared by the paired
-difference ``arm - prng`` per seed.
+noise region, generate images, take the classifier's penultimate features and class
+probabilities, and compute every metric of :data:`qgan.metrics.METRICS` against the real
+test split at that N. The floors are the same metrics for ``min(n_samples, n_train)`` real
+training images (``reference``). Every other arm is compared with ``prng`` seed by seed
+(:func:`qgan.compare.paired_comparison`), each metric getting a verdict.
 """
 from __future__ import annotations
 
@@ -15,18 +16,18 @@ import numpy as np
 import torch
 
 from qgan import tracking
-from qgan.atomic import read_json, write_json_atomic
+from qgan.archive import read_manifest
+from qgan.atomic import read_json, write_json_atomic, write_text_atomic
 from qgan.classifier import images_to_outputs
+from qgan.compare import judge, paired_comparison
 from qgan.convert import load_normals
 from qgan.data import Split, load_split, stratified_order
 from qgan.errors import QganError
-from qgan.archive import read_manifest
-from qgan.metrics import FID, FID_REFERENCE, features_to_fid, features_to_statistics, paired_differences, \
-    statistics_to_fid
+from qgan.metrics import METRICS, features_to_metrics
 from qgan.models import Classifier, Generator, uint8_to_images
 from qgan.noise import make_noise, noise_context
 from qgan.params import POOL_ARMS, Params
-from qgan.plots import save_metric_chart
+from qgan.plots import save_metric_panels
 from qgan.report import write_report
 from qgan.runtime import make_deterministic, select_device
 from qgan.train import generate_images
@@ -42,38 +43,58 @@ def checkpoint_to_generator(checkpoint: dict, device: torch.device) -> Generator
 
 def evaluate_runs(checkpoints: dict[tuple[str, int], dict], classifier: Classifier, train: Split,
                   test: Split, params: Params, normals: np.ndarray | None, device: torch.device) -> dict:
-    """FID of every run and the reference floor; returns the ``metrics/evaluate.json`` content."""
-    n = params.evaluate.n_samples
-    batch = params.evaluate.batch_size
+    """Every metric of every run, the floors and the paired comparisons: ``metrics/evaluate.json``."""
+    cfg = params.evaluate
+    n, batch = cfg.n_samples, cfg.batch_size
     test_feats, _ = images_to_outputs(classifier, uint8_to_images(test.images), batch)
-    test_stats = features_to_statistics(test_feats)
     real = train.take(np.sort(stratified_order(train.labels, params.data.split_seed)[:n]))
-    real_feats, _ = images_to_outputs(classifier, uint8_to_images(real.images), batch)
+    real_feats, real_probs = images_to_outputs(classifier, uint8_to_images(real.images), batch)
 
-    fid: dict[str, dict[int, float]] = {}
+    def score(feats, probs):
+        return features_to_metrics(test_feats, feats, probs, cfg.kid_subsets, cfg.kid_subset_size)
+
+    scores: dict[str, dict[int, dict]] = {}
     for (arm, seed), checkpoint in sorted(checkpoints.items()):
         generator = checkpoint_to_generator(checkpoint, device)
-        ctx = noise_context(params, len(train.labels), seed, normals)
-        noise, _ = make_noise(arm, "eval", ctx)
-        images = generate_images(generator, noise, n, batch)
-        feats, _ = images_to_outputs(classifier, images, batch)
-        fid.setdefault(arm, {})[seed] = statistics_to_fid(*features_to_statistics(feats), *test_stats)
+        noise, _ = make_noise(arm, "eval", noise_context(params, len(train.labels), seed, normals))
+        feats, probs = images_to_outputs(classifier, generate_images(generator, noise, n, batch), batch)
+        scores.setdefault(arm, {})[seed] = score(feats, probs)
 
     result = {"n_samples": n, "n_test": int(len(test.labels)), "extractor": "classifier penultimate (128-d)",
-              FID: {arm: {**{str(s): v for s, v in per_seed.items()}, "mean": float(np.mean(list(per_seed.values())))}
-                    for arm, per_seed in fid.items()},
-              "reference": {FID_REFERENCE: features_to_fid(real_feats, test_feats), "n_real": int(len(real.labels))},
-              "paired": {}}
-    if BASELINE_ARM in fid:
-        for arm in fid:
-            if arm != BASELINE_ARM:
-                result["paired"][f"{arm}_minus_{BASELINE_ARM}"] = {FID: paired_differences(fid[arm], fid[BASELINE_ARM])}
+              "reference": {**{k: v for k, v in score(real_feats, real_probs).items() if k in METRICS},
+                            "n_real": int(len(real.labels))},
+              "class_counts": {arm: {str(s): m["class_counts"] for s, m in per.items()} for arm, per in scores.items()},
+              "paired": {}, "verdicts": {}}
+    for metric in (*METRICS, "kid_std"):
+        result[metric] = {arm: {**{str(s): m[metric] for s, m in per.items()},
+                                "mean": float(np.mean([m[metric] for m in per.values()]))}
+                          for arm, per in scores.items()}
+    if BASELINE_ARM in scores:
+        for arm in scores:
+            if arm == BASELINE_ARM:
+                continue
+            name = f"{arm}_vs_{BASELINE_ARM}"
+            result["paired"][name] = {
+                metric: paired_comparison({s: m[metric] for s, m in scores[arm].items()},
+                                          {s: m[metric] for s, m in scores[BASELINE_ARM].items()}, cfg.margin)
+                for metric in METRICS}
+            result["verdicts"][name] = judge(result["paired"][name], {m: lower for m, (_, lower) in METRICS.items()},
+                                             cfg.alpha, names=(arm, BASELINE_ARM))
     return result
 
 
-def per_seed(result: dict, metric: str = FID) -> dict[str, dict[int, float]]:
+def per_seed(result: dict, metric: str) -> dict[str, dict[int, float]]:
     """``{arm: {seed: value}}`` from an evaluate result (drops the ``mean`` entry)."""
     return {arm: {int(s): v for s, v in values.items() if s != "mean"} for arm, values in result[metric].items()}
+
+
+def per_seed_csv(result: dict) -> str:
+    """One row per run (``arm-seed``) and one column per metric, for ``dvc plots``."""
+    lines = ["run,arm,seed," + ",".join(METRICS)]
+    for arm, values in result["fid"].items():
+        for seed in (s for s in values if s != "mean"):
+            lines.append(f"{arm}-{seed},{arm},{seed}," + ",".join(f"{result[m][arm][seed]:.6g}" for m in METRICS))
+    return "\n".join(lines) + "\n"
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -102,9 +123,12 @@ def run_evaluation(params: Params, data_dir: Path, models_dir: Path, classifier_
     result = evaluate_runs(checkpoints, classifier, train, test, params, normals, device)
     write_json_atomic(out_metrics, result)
 
-    save_metric_chart(per_seed(result, FID), figures_dir / "fid.png", "FID-LeNet")
-    figures = {"fid": figures_dir / "fid.png", "noise": noise_figure,
-               **{f"grid:{a}-{s}": train_dir / f"{a}-{s}" / "samples.png" for a, s in runs}}
+    write_text_atomic(figures_dir / "per_seed.csv", per_seed_csv(result))
+    save_metric_panels({m: per_seed(result, m) for m in METRICS}, figures_dir / "metrics.png",
+                       {m: label for m, (label, _) in METRICS.items()})
+    figures = {"metrics": figures_dir / "metrics.png", "noise": noise_figure,
+               **{f"grid:{a}-{s}": train_dir / f"{a}-{s}" / "samples.png" for a, s in runs},
+               **{f"losses:{a}-{s}": train_dir / f"{a}-{s}" / "losses.png" for a, s in runs}}
     figures = {k: os.path.relpath(p, out_report.parent) for k, p in figures.items() if p.exists()}
     write_report(out_report, result, read_manifest(manifest_path), read_json(noise_metrics),
                  read_json(entropy_metrics), read_json(classifier_metrics), runs, figures)
@@ -115,6 +139,6 @@ def run_evaluation(params: Params, data_dir: Path, models_dir: Path, classifier_
         except Exception as exc:  # the store may have been reset since training
             print(f"warning: MLflow run of {arm}-{seed} not found ({exc.__class__.__name__}); metrics not logged")
             continue
-        run.log_metrics([(f"{FID}_lenet", result[FID][arm][str(seed)], 0),
-                         (f"{FID}_lenet_n", result["n_samples"], 0)])
+        run.log_metrics([("fid_lenet", result["fid"][arm][str(seed)], 0), ("eval_n_samples", result["n_samples"], 0),
+                         *((f"eval_{m}", result[m][arm][str(seed)], 0) for m in (*METRICS, "kid_std"))])
     return result

@@ -1,4 +1,4 @@
-"""Distances between feature sets, and paired statistics across seeds.
+"""The evaluation metrics: their names, directions, and one function that computes them all.
 
 Frechet distance between Gaussians fitted to two feature sets (Heusel et al. 2017)::
 
@@ -15,7 +15,17 @@ from qgan.errors import QganError
 
 # Result keys (constants, so reports and tests never drift from the metrics file).
 FID = "fid"
-FID_REFERENCE = "fid_train_vs_test"
+# metric -> (label, lower is better): every metric of every run, compared arm against prng
+METRICS = {
+    "fid": ("FID-LeNet", True),
+    "kid": ("KID", True),
+    "precision": ("precision (k=3)", False),
+    "recall": ("recall (k=3)", False),
+    "density": ("density (k=5)", False),
+    "coverage": ("coverage (k=5)", False),
+    "class_kl_uniform": ("class KL to uniform", True),
+    "inception_score": ("Inception Score (classifier)", False),
+}
 
 
 def features_to_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -47,19 +57,15 @@ def features_to_fid(a: np.ndarray, b: np.ndarray) -> float:
     return statistics_to_fid(*features_to_statistics(a), *features_to_statistics(b))
 
 
-def paired_differences(a: dict[int, float], b: dict[int, float]) -> dict:
-    """Per-seed ``a - b`` over the seeds both have: mean, sd and a Student-t 95% CI.
+def features_to_metrics(real: np.ndarray, fake: np.ndarray, fake_probs: np.ndarray, kid_subsets: int = 100,
+                        kid_subset_size: int = 1000) -> dict:
+    """Every metric of :data:`METRICS` for generated features ``fake (m, D)`` (and class
+    probabilities ``(m, C)``) against real features ``real (n, D)``, plus KID's std and the
+    class histogram."""
+    from qgan.fidelity import class_statistics, density_coverage, kid, precision_recall
 
-    With n seeds the CI is ``mean +- t_{0.975, n-1} * sd / sqrt(n)``; it needs n >= 2.
-    """
-    from scipy import stats
-
-    seeds = sorted(set(a) & set(b))
-    diffs = np.array([a[s] - b[s] for s in seeds], dtype=np.float64)
-    out = {"n_seeds": len(seeds), "per_seed": {str(s): float(d) for s, d in zip(seeds, diffs)},
-           "mean": float(diffs.mean()) if len(diffs) else float("nan")}
-    if len(diffs) >= 2:
-        sd = float(diffs.std(ddof=1))
-        half = float(stats.t.ppf(0.975, len(diffs) - 1) * sd / np.sqrt(len(diffs)))
-        out.update(sd=sd, ci95_low=out["mean"] - half, ci95_high=out["mean"] + half)
-    return out
+    kid_mean, kid_std = kid(real, fake, kid_subsets, kid_subset_size)
+    precision, recall = precision_recall(real, fake, k=3)
+    density, coverage = density_coverage(real, fake, k=5)
+    return {"fid": features_to_fid(fake, real), "kid": kid_mean, "kid_std": kid_std, "precision": precision,
+            "recall": recall, "density": density, "coverage": coverage, **class_statistics(fake_probs)}

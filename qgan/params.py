@@ -241,12 +241,19 @@ class TrainConfig:
 class EvaluateConfig:
     n_samples: int = 1000            # generated images per generator; FID is biased in N: compare at equal N
     batch_size: int = 500            # images per forward pass
+    kid_subsets: int = 100           # random subsets averaged by KID
+    kid_subset_size: int = 1000      # images per KID subset (capped by the sample sizes)
+    margin: float = 0.05             # equivalence margin, relative to the prng arm's mean (TOST)
+    alpha: float = 0.05              # level of the paired tests and of the equivalence test
 
     @classmethod
     def from_dict(cls, d: Any) -> "EvaluateConfig":
         c = _Checker.of(cls, "evaluate", d)
-        return cls(n_samples=c.integer("n_samples", cls.n_samples, low=2),
-                   batch_size=c.integer("batch_size", cls.batch_size, low=1))
+        return cls(n_samples=c.integer("n_samples", cls.n_samples, low=10),
+                   batch_size=c.integer("batch_size", cls.batch_size, low=1),
+                   kid_subsets=c.integer("kid_subsets", cls.kid_subsets, low=1),
+                   kid_subset_size=c.integer("kid_subset_size", cls.kid_subset_size, low=2),
+                   margin=c.number("margin", cls.margin, 0.0, 1.0), alpha=c.number("alpha", cls.alpha, 0.0, 0.5))
 
 
 @dataclass(frozen=True)

@@ -139,16 +139,27 @@ def save_noise_plots(tables: dict[str, tuple[list[str], list]], csv_dir: Path, p
     _save(fig, png)
 
 
-def save_metric_chart(values: dict[str, dict[int, float]], path: Path, metric: str) -> None:
-    """Per-seed values of ``metric`` for each arm (dots) with the arm mean (bar)."""
+def save_metric_panels(values: dict[str, dict[str, dict[int, float]]], path: Path, labels: dict[str, str]) -> None:
+    """One panel per metric: each arm's per-seed values (dots, seed numbers beside them) and its
+    mean with a Student-t 95% confidence interval (bar and error bar). ``values[metric][arm][seed]``."""
+    from scipy import stats
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(1.8 + 1.4 * len(values), 3.2))
-    for i, per_seed in enumerate(values.values()):
-        ys = np.array(list(per_seed.values()))
-        ax.bar(i, ys.mean(), color=f"C{i}", alpha=0.35, width=0.6)
-        ax.scatter(np.full(len(ys), i), ys, color=f"C{i}", zorder=3)
-        for seed, y in per_seed.items():
-            ax.annotate(str(seed), (i, y), xytext=(5, 0), textcoords="offset points", fontsize=7)
-    ax.set_xticks(range(len(values)), list(values))
-    ax.set(ylabel=metric, title=f"{metric} per seed (bar = mean)")
+    cols = 4
+    rows = -(-len(values) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.9 * rows), squeeze=False)
+    for ax, (metric, per_arm) in zip(axes.ravel(), values.items()):
+        for i, per_seed in enumerate(per_arm.values()):
+            ys = np.array(list(per_seed.values()), dtype=float)
+            half = stats.t.ppf(0.975, len(ys) - 1) * ys.std(ddof=1) / np.sqrt(len(ys)) if len(ys) > 1 else 0.0
+            ax.bar(i, ys.mean(), color=f"C{i}", alpha=0.3, width=0.6)
+            ax.errorbar(i, ys.mean(), yerr=half, color="k", capsize=4, linewidth=1)
+            ax.scatter(np.full(len(ys), i), ys, color=f"C{i}", zorder=3, s=14)
+            for seed, y in per_seed.items():
+                ax.annotate(str(seed), (i, y), xytext=(4, 0), textcoords="offset points", fontsize=6)
+        ax.set_xticks(range(len(per_arm)), list(per_arm))
+        ax.set_title(labels.get(metric, metric), fontsize=9)
+    for ax in axes.ravel()[len(values):]:
+        ax.axis("off")
+    fig.suptitle("Per seed (dots), mean and 95% t-interval (bar, whiskers)", fontsize=10)
+    fig.tight_layout()
     _save(fig, path)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from qgan import normality, sp800
+from qgan.compare import holm
 from qgan.errors import QganError
 
 SAMPLE_BLOCK = 4096           # bytes per evenly spaced block of the SP 800-22 sample
@@ -48,16 +49,6 @@ def pool_to_sample_bits(pool: Path, n_bits: int, block: int = SAMPLE_BLOCK) -> n
                 parts.append(fh.read(block))
             data = b"".join(parts)
     return sp800.bytes_to_bits(np.frombuffer(data, dtype=np.uint8))[:n_bits]
-
-
-def holm(pvalues: dict[str, float], alpha: float) -> dict[str, tuple[float, bool]]:
-    """Holm-adjusted p-value and rejection for each named test."""
-    names = sorted(pvalues, key=pvalues.get)
-    m, running, out = len(names), 0.0, {}
-    for i, name in enumerate(names):
-        running = max(running, min(1.0, (m - i) * pvalues[name]))
-        out[name] = (running, running <= alpha)
-    return out
 
 
 def _flatten(sp: dict) -> dict[str, dict]:

@@ -3,25 +3,78 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qgan.metrics import FID, FID_REFERENCE
+import numpy as np
+
+from qgan.metrics import METRICS
 
 
 def _fmt(x: float) -> str:
     return f"{x:.3f}" if abs(x) < 1000 else f"{x:.4g}"
 
 
-def paired_sentence(name: str, stats: dict) -> str:
-    """One honest line about a paired difference: its CI, and whether it excludes 0."""
-    if "ci95_low" not in stats:
-        return (f"- **{name}**: mean difference {_fmt(stats['mean'])} over {stats['n_seeds']} seed(s); "
-                "at least two seeds are needed for a confidence interval.")
-    lo, hi = stats["ci95_low"], stats["ci95_high"]
-    if lo > 0 or hi < 0:
-        verdict = "the interval excludes 0: a difference is detected"
+def _p(x: float) -> str:
+    return f"{x:.2g}" if x >= 1e-3 else f"{x:.1e}"
+
+
+def metrics_table(result: dict, arms: list[str]) -> list[str]:
+    """Metric rows: the real-vs-real floor, each arm's mean +- sd over seeds, and for each
+    paired comparison the mean difference with its bootstrap CI, p-values and the verdict."""
+    header = "| metric | floor (real) | " + " | ".join(arms)
+    rule = "|---|---|" + "---|" * len(arms)
+    pairs = list(result["paired"])
+    for name in pairs:
+        header += f" | {name.replace('_vs_', ' − ')}: mean [95% bootstrap CI] | t / Wilcoxon / TOST p | verdict"
+        rule += "---|---|---|"
+    lines = [header + " |", rule]
+    for metric, (label, lower) in METRICS.items():
+        cells = [f"{label} {'↓' if lower else '↑'}", _fmt(result["reference"][metric])]
+        for arm in arms:
+            values = [v for s, v in result[metric][arm].items() if s != "mean"]
+            sd = f" ± {_fmt(float(np.std(values, ddof=1)))}" if len(values) > 1 else ""
+            cells.append(_fmt(result[metric][arm]["mean"]) + sd)
+        for name in pairs:
+            c = result["paired"][name][metric]
+            if "bootstrap_ci95_low" in c:
+                cells += [f"{_fmt(c['mean'])} [{_fmt(c['bootstrap_ci95_low'])}, {_fmt(c['bootstrap_ci95_high'])}]",
+                          f"{_p(c['t_pvalue'])} / {_p(c['wilcoxon_pvalue'])} / {_p(c['tost_pvalue'])}",
+                          f"**{c['verdict']}**"]
+            else:
+                cells += [_fmt(c["mean"]), "-", f"**{c['verdict']}**"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def controls_lines(result: dict) -> list[str]:
+    """Whether the negative (prng2) and positive (legacy8) controls behaved, when present."""
+    lines = []
+    negative = result["verdicts"].get("prng2_vs_prng")
+    if negative is None:
+        lines.append("- Negative control (`prng2`, an independent PRNG stream): not in `train.arms`.")
     else:
-        verdict = "the interval includes 0: no detectable difference at this number of seeds"
-    return (f"- **{name}**: mean {_fmt(stats['mean'])}, 95% CI [{_fmt(lo)}, {_fmt(hi)}] "
-            f"(Student t, {stats['n_seeds']} paired seeds); {verdict}.")
+        called = [m for m, v in negative.items() if v.endswith("better")]
+        lines.append("- Negative control `prng2` vs `prng`: " + (
+            f"**did not behave**: called different on {', '.join(called)}" if called else
+            "behaved: no metric called different."))
+    positive = result["verdicts"].get("legacy8_vs_prng")
+    if positive is None:
+        lines.append("- Positive control (`legacy8`, the seed's 8-bit quantisation): not in `train.arms`. "
+                     "The 8-bit conversion is checked by the noise tests instead (`convert.bits: 8` fails the "
+                     "tail-mass test at N = 10^6).")
+    else:
+        called = [m for m, v in positive.items() if not v.startswith("inconclusive")]
+        lines.append(f"- Positive control `legacy8` vs `prng`: distinguished on {len(called)} of {len(positive)} "
+                     f"metrics ({', '.join(f'{m}: {positive[m]}' for m in called) or 'none'}).")
+    return lines
+
+
+def health_line(health: dict | None) -> str:
+    """The last harvest's SP 800-90B health-test record, from the manifest."""
+    if not health:
+        return "- health tests: none recorded (no chunk appended since they were added)"
+    return (f"- health tests (SP 800-90B, H = {health['min_entropy']} bits/byte, alpha {health['alpha']}): "
+            f"{health['chunks_checked']:,} chunks checked, {health['chunks_rejected']:,} rejected "
+            f"(cutoffs: repetition {health['repetition_count_cutoff']}, adaptive proportion "
+            f"{health['adaptive_proportion_cutoff']} of {health['adaptive_proportion_window']})")
 
 
 def noise_line(stats: dict) -> str:
@@ -62,7 +115,7 @@ def write_report(path: Path, result: dict, manifest: dict, noise_stats: dict, en
     """Markdown report; ``figures`` maps a name to a path relative to the report."""
     from qgan.atomic import write_text_atomic
 
-    fids = result[FID]
+    arms = list(dict.fromkeys(a for a, _ in runs))
     seeds = sorted({s for _, s in runs})
     lines = [
         "# qgan report: quantum vs pseudo-random latent noise",
@@ -70,7 +123,9 @@ def write_report(path: Path, result: dict, manifest: dict, noise_stats: dict, en
         "## Entropy provenance",
         "",
         f"- sources: {', '.join(manifest.get('sources', [])) or 'none'}; "
-        f"quantum: **{'yes' if manifest.get('quantum') else 'no'}**",
+        f"quantum: **{'yes' if manifest.get('quantum') else 'no'}**"
+        + ("; served by `qgan emulate` (emulated)" if manifest.get("emulated") else ""),
+        health_line(manifest.get("health")),
         f"- pool: {manifest['total_bytes']:,} bytes in {len(manifest['chunks'])} chunks; "
         f"sha256 `{manifest['sha256']}`",
         noise_line(noise_stats),
@@ -81,26 +136,35 @@ def write_report(path: Path, result: dict, manifest: dict, noise_stats: dict, en
         "",
         *randomness_table(noise_stats, entropy_tests),
         "",
-        "## Metric",
+        "## Metrics",
         "",
-        f"Frechet distance on the features of a small CNN trained on the training split (FID-LeNet, "
-        f"{result['extractor']}); test accuracy {classifier['test_accuracy']:.4f}. Not comparable to "
-        f"Inception FID. N = {result['n_samples']} generated images vs {result['n_test']} real test images "
-        f"(FID is biased in N: compare only at equal N). Floor: {result['reference']['n_real']} real training images "
-        f"score {_fmt(result['reference'][FID_REFERENCE])}.",
+        f"All metrics use the features (and class probabilities) of a small CNN trained on the training split "
+        f"({result['extractor']}; test accuracy {classifier['test_accuracy']:.4f}): FID-LeNet is not comparable "
+        f"to Inception FID. N = {result['n_samples']:,} generated images per run vs {result['n_test']:,} real test "
+        f"images; FID is biased in N, so compare only at equal N. The floor is each metric for "
+        f"{result['reference']['n_real']:,} real training images. ↓ lower is better, ↑ higher is better. "
+        "Verdicts follow the paired t-test and TOST at `evaluate.alpha`; with few seeds the bootstrap "
+        "interval is coarse (3 seeds give only 10 distinct resamples), so read it as descriptive.",
         "",
-        "| arm | " + " | ".join(f"seed {s}" for s in seeds) + " | mean |",
-        "|---|" + "---|" * (len(seeds) + 1),
+        *metrics_table(result, arms),
+        "",
+        f"![metrics per seed]({figures['metrics']})" if "metrics" in figures else "",
+        "",
+        "## Verdicts",
+        "",
     ]
-    for arm, values in fids.items():
-        cells = [_fmt(values[str(s)]) if str(s) in values else "-" for s in seeds]
-        lines.append(f"| {arm} | " + " | ".join(cells) + f" | {_fmt(values['mean'])} |")
-    lines += ["", f"![FID per seed]({figures['fid']})" if "fid" in figures else "", "",
-              "## Paired comparison (lower FID is better)", ""]
-    for name, metrics in result["paired"].items():
-        lines.append(paired_sentence(f"{FID}: {name.replace('_minus_', ' − ')}", metrics[FID]))
-    if not result["paired"]:
-        lines.append("- no `prng` arm to pair with.")
+    for name, verdicts in result["verdicts"].items():
+        groups: dict[str, list[str]] = {}
+        for metric, verdict in verdicts.items():
+            kind, _, detail = verdict.partition(" (")
+            label = METRICS[metric][0] + (f" ({detail}" if detail else "")
+            groups.setdefault(kind if not kind.startswith("equivalent") else "equivalent within the margin",
+                              []).append(label)
+        lines.append(f"- **{name.replace('_vs_', ' vs ')}** over {len(seeds)} paired seeds: "
+                     + "; ".join(f"{kind}: {', '.join(labels)}" for kind, labels in groups.items()) + ".")
+    if not result["verdicts"]:
+        lines.append("- no `prng` arm to compare with.")
+    lines += ["", "## Controls", "", *controls_lines(result)]
     lines += ["", "## Samples (fixed grid noise of each run)", "",
               "| seed | " + " | ".join(sorted({a for a, _ in runs})) + " |",
               "|---|" + "---|" * len({a for a, _ in runs})]
@@ -108,6 +172,9 @@ def write_report(path: Path, result: dict, manifest: dict, noise_stats: dict, en
         cells = [f"![{a}-{s}]({figures[f'grid:{a}-{s}']})" if f"grid:{a}-{s}" in figures else "-"
                  for a in sorted({a for a, _ in runs})]
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    lines += ["", "## Loss curves", "", "| run | D and G loss per step |", "|---|---|"]
+    lines += [f"| {a}-{s} | ![losses {a}-{s}]({figures[f'losses:{a}-{s}']}) |" for a, s in runs
+              if f"losses:{a}-{s}" in figures]
     text = "\n".join(lines) + "\n"
     write_text_atomic(path, text)
     return text

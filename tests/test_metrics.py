@@ -3,7 +3,7 @@ import pytest
 import scipy.linalg
 
 from qgan.errors import QganError
-from qgan.metrics import features_to_fid, features_to_statistics, paired_differences, statistics_to_fid
+from qgan.metrics import METRICS, features_to_fid, features_to_metrics, features_to_statistics, statistics_to_fid
 
 
 def _reference_fid(a, b):
@@ -35,11 +35,10 @@ def test_bad_shapes():
         statistics_to_fid(mu, s, mu[:2], s[:2, :2])
 
 
-def test_paired_differences_t_interval():
-    a, b = {0: 10.0, 1: 12.0, 2: 11.0}, {0: 9.0, 1: 10.0, 2: 10.0, 3: 5.0}
-    d = paired_differences(a, b)
-    assert d["n_seeds"] == 3 and d["per_seed"] == {"0": 1.0, "1": 2.0, "2": 1.0}
-    assert d["mean"] == pytest.approx(4 / 3)
-    half = 4.302652729911275 * np.std([1, 2, 1], ddof=1) / np.sqrt(3)  # t(0.975, 2)
-    assert d["ci95_low"] == pytest.approx(4 / 3 - half) and d["ci95_high"] == pytest.approx(4 / 3 + half)
-    assert "ci95_low" not in paired_differences({0: 1.0}, {0: 2.0})
+def test_features_to_metrics_computes_every_metric():
+    rng = np.random.default_rng(3)
+    real, fake = rng.normal(size=(400, 8)), rng.normal(size=(300, 8)) + 0.1
+    probs = np.eye(10)[rng.integers(0, 10, 300)]
+    m = features_to_metrics(real, fake, probs, kid_subsets=10, kid_subset_size=200)
+    assert set(METRICS) <= set(m) and m["fid"] == pytest.approx(features_to_fid(fake, real))
+    assert 0 <= m["precision"] <= 1 and 0 <= m["coverage"] <= 1 and sum(m["class_counts"]) == 300

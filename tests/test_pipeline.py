@@ -78,7 +78,7 @@ def repo(tmp_path_factory) -> Path:
 def test_repro_outputs_then_clean_status_and_nothing_to_rerun(repo):
     for out in ("data/mnist/meta.json", "data/entropy/pool.bin", "data/noise/normals.npy", "models/classifier.pt",
                 "models/gan/entropy-1.pt", "metrics/evaluate.json", "reports/report.md", "reports/noise/noise.png",
-                "reports/train/prng-0/samples.png", "reports/figures/fid.png"):
+                "reports/train/prng-0/samples.png", "reports/figures/metrics.png"):
         assert (repo / out).stat().st_size > 0, out
     manifest = json.loads((repo / "data/entropy/manifest.json").read_text())
     assert manifest["total_bytes"] == (repo / "data/entropy/pool.bin").stat().st_size
@@ -97,10 +97,12 @@ def test_repro_outputs_then_clean_status_and_nothing_to_rerun(repo):
 
 def test_dvc_plots_show_renders_the_noise_plots(repo):
     rendered = json.loads(sh(repo, "dvc", "plots", "show", "--json").stdout)["data"]
-    for title in ("Noise histogram vs N(0, 1) density", "Normal Q-Q plot", "Pool byte histogram, standardised residuals"):
+    for title in ("Noise histogram vs N(0, 1) density", "Normal Q-Q plot", "Pool byte histogram, standardised residuals",
+                  "FID-LeNet per run (lower is better)", "Coverage per run"):
         assert rendered[title][0]["type"] == "vega", title
         assert rendered[title][0]["content"]["data"]["values"], title  # the CSV rows made it into the plot
     assert any(key.endswith("reports/noise/noise.png") for key in rendered)
+    assert any(key.endswith("reports/figures/metrics.png") for key in rendered)
     html = sh(repo, "dvc", "plots", "show", "-o", "plots-html")
     assert (repo / "plots-html" / "index.html").stat().st_size > 0, html.stdout
 
@@ -146,7 +148,12 @@ def test_exp_run_latent_dim_reruns_only_what_depends_on_it(repo):
     shown = json.loads(sh(repo, "dvc", "exp", "show", "--json").stdout)
     exps = [e for rev in shown for e in (rev.get("experiments") or [])]
     metrics = [run["data"]["metrics"] for e in exps for run in e["revs"]]
-    assert any(m.get("metrics/evaluate.json", {}).get("data", {}).get("fid", {}).get("entropy") for m in metrics)
+    evaluated = [m["metrics/evaluate.json"]["data"] for m in metrics if m.get("metrics/evaluate.json")]
+    assert evaluated
+    for data in evaluated:  # what `dvc exp show` shows: every metric for each arm, and the verdicts
+        for metric in ("fid", "kid", "precision", "recall", "density", "coverage"):
+            assert {"entropy", "prng"} <= set(data[metric]) and "mean" in data[metric]["entropy"], metric
+        assert set(data["verdicts"]["entropy_vs_prng"]) >= {"fid", "kid", "precision", "recall", "density", "coverage"}
 
 
 def test_temp_experiment_logs_to_the_repo_store(repo):

@@ -8,7 +8,7 @@ import yaml
 
 from qgan.convert import bytes_to_normals
 from qgan.errors import QganError
-from qgan.randomness import check_randomness, holm, pool_to_byte_histogram, pool_to_sample_bits, randomness_report
+from qgan.randomness import check_randomness, pool_to_byte_histogram, pool_to_sample_bits, randomness_report
 from tests.conftest import ROOT
 
 NORMAL_TESTS = {"kolmogorov_smirnov", "anderson_darling", "dagostino_k2", "jarque_bera", "shapiro_wilk", "tail_mass"}
@@ -19,13 +19,6 @@ BYTE_TESTS = {"byte_histogram_chi2", "frequency", "block_frequency", "runs", "lo
 def write_pool(path, data: bytes):
     path.write_bytes(data)
     return path
-
-
-def test_holm_step_down():
-    out = holm({"a": 0.01, "b": 0.04, "c": 0.03, "d": 0.005}, 0.05)
-    assert out["d"] == (0.02, True) and out["a"] == (0.03, True)
-    assert out["c"] == (0.06, False) and out["b"] == (0.06, False)  # adjusted p-values are monotone
-    assert holm({}, 0.05) == {}
 
 
 def test_sample_bits_are_evenly_spaced_blocks(tmp_path):

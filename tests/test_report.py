@@ -1,4 +1,4 @@
-from qgan.report import noise_line, paired_sentence, randomness_table
+from qgan.report import controls_lines, metrics_table, noise_line, randomness_table
 
 
 def test_noise_line_without_normals():
@@ -15,11 +15,36 @@ def test_noise_line_states_ks_moments_and_the_family_verdict():
     assert "2 of 16 randomness tests reject at family-wise alpha = 0.01 (Holm)" in line
 
 
-def test_paired_sentence_verdicts():
-    base = {"mean": 1.0, "n_seeds": 3}
-    assert "excludes 0" in paired_sentence("fid", {**base, "ci95_low": 0.5, "ci95_high": 1.5})
-    assert "includes 0" in paired_sentence("fid", {**base, "ci95_low": -0.5, "ci95_high": 2.5})
-    assert "at least two seeds" in paired_sentence("fid", {"mean": 1.0, "n_seeds": 1})
+def _result(verdicts: dict) -> dict:
+    from qgan.metrics import METRICS
+    result = {"reference": dict.fromkeys(METRICS, 1.0), "paired": {}, "verdicts": verdicts}
+    for m in METRICS:
+        result[m] = {"entropy": {"0": 2.0, "1": 3.0, "mean": 2.5}, "prng": {"0": 2.0, "1": 2.0, "mean": 2.0}}
+    return result
+
+
+def test_metrics_table_has_floor_arms_and_verdicts():
+    from qgan.compare import judge, paired_comparison
+    from qgan.metrics import METRICS
+    result = _result({})
+    result["paired"]["entropy_vs_prng"] = {m: paired_comparison({0: 2.0, 1: 3.0}, {0: 2.0, 1: 2.0}, 0.05)
+                                           for m in METRICS}
+    judge(result["paired"]["entropy_vs_prng"], {m: lower for m, (_, lower) in METRICS.items()}, 0.05)
+    lines = metrics_table(result, ["entropy", "prng"])
+    assert len(lines) == 2 + len(METRICS) and "entropy − prng" in lines[0]
+    fid = next(line for line in lines if line.startswith("| FID-LeNet ↓"))
+    assert "| 1.000 | 2.500 ± 0.707 | 2.000 ± 0.000 | 0.500 [0.000, 1.000] |" in fid and "**inconclusive" in fid
+
+
+def test_controls_say_whether_they_behaved():
+    absent = controls_lines(_result({}))
+    assert "not in `train.arms`" in absent[0] and "not in `train.arms`" in absent[1]
+    bad = controls_lines(_result({"prng2_vs_prng": {"fid": "prng2 better", "kid": "inconclusive (about 9 seeds)"}}))
+    assert bad[0] == "- Negative control `prng2` vs `prng`: **did not behave**: called different on fid"
+    good = controls_lines(_result({"prng2_vs_prng": {"fid": "equivalent within ±1"},
+                                   "legacy8_vs_prng": {"fid": "prng better", "kid": "inconclusive (about 4 seeds)"}}))
+    assert good[0].endswith("behaved: no metric called different.")
+    assert good[1].startswith("- Positive control `legacy8` vs `prng`: distinguished on 1 of 2 metrics")
 
 
 def test_randomness_table_lists_every_test_with_its_verdict():

@@ -88,12 +88,19 @@ def test_evaluation_writes_metrics_report_and_logs_fid(workspace, tiny_params):
                             workspace / "reports" / "train", workspace / "evaluate.json",
                             workspace / "reports" / "report.md", workspace / "reports" / "figures")
     assert set(result["fid"]) == {"entropy", "prng"} and result["n_samples"] == 64
-    assert result["paired"]["entropy_minus_prng"]["fid"]["n_seeds"] == 2
+    from qgan.metrics import METRICS
+    assert set(result["paired"]["entropy_vs_prng"]) == set(METRICS) == set(result["verdicts"]["entropy_vs_prng"])
+    assert result["paired"]["entropy_vs_prng"]["kid"]["n_seeds"] == 2
+    assert all(0 <= result[m][arm]["mean"] <= 1 for m in ("precision", "recall", "coverage") for arm in ("entropy", "prng"))
     report = (workspace / "reports" / "report.md").read_text()
-    assert "FID-LeNet" in report and "train/entropy-0/samples.png" in report and "Not comparable" in report
+    assert "FID-LeNet" in report and "train/entropy-0/samples.png" in report and "not comparable" in report
+    assert "## Verdicts" in report and "**entropy vs prng** over 2 paired seeds" in report
+    assert "## Controls" in report and "train/prng-1/losses.png" in report
     assert "16 tests judged as one family at alpha = 0.01 (Holm)" in report
     assert "| bytes | serial 2 | 10,000 |" in report and "bits per byte over" in report
-    assert (workspace / "reports" / "figures" / "fid.png").exists()
+    assert (workspace / "reports" / "figures" / "metrics.png").exists()
+    assert (workspace / "reports" / "figures" / "per_seed.csv").read_text().startswith("run,arm,seed,fid,kid,")
     ckpt = torch.load(workspace / "models" / "prng-1.pt", weights_only=True)
-    logged = tracking._client(workspace).get_run(ckpt["mlflow_run_id"]).data.metrics["fid_lenet"]
-    assert logged == pytest.approx(result["fid"]["prng"]["1"])
+    logged = tracking._client(workspace).get_run(ckpt["mlflow_run_id"]).data.metrics
+    assert logged["fid_lenet"] == pytest.approx(result["fid"]["prng"]["1"])
+    assert logged["eval_coverage"] == pytest.approx(result["coverage"]["prng"]["1"])
