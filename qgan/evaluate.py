@@ -69,18 +69,24 @@ def evaluate_runs(checkpoints: dict[tuple[str, int], dict], classifier: Classifi
         result[metric] = {arm: {**{str(s): m[metric] for s, m in per.items()},
                                 "mean": float(np.mean([m[metric] for m in per.values()]))}
                           for arm, per in scores.items()}
-    if BASELINE_ARM in scores:
-        for arm in scores:
-            if arm == BASELINE_ARM:
-                continue
-            name = f"{arm}_vs_{BASELINE_ARM}"
-            result["paired"][name] = {
-                metric: paired_comparison({s: m[metric] for s, m in scores[arm].items()},
-                                          {s: m[metric] for s, m in scores[BASELINE_ARM].items()}, cfg.margin)
-                for metric in METRICS}
-            result["verdicts"][name] = judge(result["paired"][name], {m: lower for m, (_, lower) in METRICS.items()},
-                                             cfg.alpha, names=(arm, BASELINE_ARM))
+    result["paired"], result["verdicts"] = compare_arms(scores, cfg.margin, cfg.alpha)
     return result
+
+
+def compare_arms(scores: dict[str, dict[int, dict]], margin: float, alpha: float) -> tuple[dict, dict]:
+    """Each arm against ``prng``, every metric, from ``scores[arm][seed][metric]``:
+    ``({"<arm>_vs_prng": {metric: comparison}}, {"<arm>_vs_prng": {metric: verdict}})``."""
+    paired, verdicts = {}, {}
+    for arm in scores:
+        if arm == BASELINE_ARM or BASELINE_ARM not in scores:
+            continue
+        name = f"{arm}_vs_{BASELINE_ARM}"
+        paired[name] = {metric: paired_comparison({s: m[metric] for s, m in scores[arm].items()},
+                                                  {s: m[metric] for s, m in scores[BASELINE_ARM].items()}, margin)
+                        for metric in METRICS}
+        verdicts[name] = judge(paired[name], {m: lower for m, (_, lower) in METRICS.items()}, alpha,
+                               names=(arm, BASELINE_ARM))
+    return paired, verdicts
 
 
 def per_seed(result: dict, metric: str) -> dict[str, dict[int, float]]:
