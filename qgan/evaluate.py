@@ -111,7 +111,8 @@ def run_evaluation(params: Params, data_dir: Path, models_dir: Path, classifier_
                    normals_path: Path, manifest_path: Path, noise_metrics: Path, entropy_metrics: Path,
                    noise_figure: Path, classifier_metrics: Path, train_dir: Path, out_metrics: Path, out_report: Path,
                    figures_dir: Path) -> dict:
-    """Score every (arm, seed) run, write metrics, figures and the report, log to MLflow."""
+    """Score every (arm, seed) run, write metrics, figures and the report; log each run's metrics
+    to its MLflow run, with the report, ``evaluate.json`` and the metrics figure as artifacts."""
     make_deterministic(params.train.threads)
     device = select_device(params.train.device)
     train, test = load_split(data_dir, "train"), load_split(data_dir, "test")
@@ -147,4 +148,6 @@ def run_evaluation(params: Params, data_dir: Path, models_dir: Path, classifier_
             continue
         run.log_metrics([("fid_lenet", result["fid"][arm][str(seed)], 0), ("eval_n_samples", result["n_samples"], 0),
                          *((f"eval_{m}", result[m][arm][str(seed)], 0) for m in (*METRICS, "kid_std"))])
+        for path in (out_report, out_metrics, figures_dir / "metrics.png"):  # the comparison, beside each run
+            run.log_artifact(path, "evaluation")
     return result

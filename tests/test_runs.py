@@ -104,3 +104,5 @@ def test_evaluation_writes_metrics_report_and_logs_fid(workspace, tiny_params):
     logged = tracking._client(workspace).get_run(ckpt["mlflow_run_id"]).data.metrics
     assert logged["fid_lenet"] == pytest.approx(result["fid"]["prng"]["1"])
     assert logged["eval_coverage"] == pytest.approx(result["coverage"]["prng"]["1"])
+    artifacts = workspace / "mlruns" / ckpt["mlflow_run_id"] / "artifacts" / "evaluation"
+    assert sorted(p.name for p in artifacts.iterdir()) == ["evaluate.json", "metrics.png", "report.md"]
