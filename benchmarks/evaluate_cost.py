@@ -8,7 +8,6 @@ Run: ``.venv/bin/python benchmarks/evaluate_cost.py``
 """
 import time
 
-import numpy as np
 import torch
 
 from qgan.classifier import images_to_outputs

@@ -2,7 +2,8 @@
 vs a sequential client like the seed tutorial's.
 
 The emulator (``qgan emulate``, in its own process, as a real service would be) answers every
-request after 50 ms and serves at most 512 bytes per request (the EaaS cap). With ``concurrency: 8`` the ideal is 8 x 512 B / 50 ms = 81,920 B/s. qgan is timed
+request after 50 ms and serves at most 512 bytes per request (the EaaS cap). With
+``concurrency: 8`` the ideal is 8 x 512 B / 50 ms = 81,920 B/s. qgan is timed
 through the whole harvest (requests, validation, health tests, fsync'd appends, manifest);
 the sequential client is the seed's ``requests.get`` loop (one new connection per request,
 without its cache). No assertion: ratios to read.

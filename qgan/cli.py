@@ -18,8 +18,9 @@ def harvest_estimate(cfg, deficit: int, manifest_path: Path) -> list[tuple[str, 
         return []
     fmt = WIRE_FORMATS[cfg.source]
     requests = len(plan_requests(deficit, cfg.request_bytes or fmt.cap, fmt))
-    rows = [("requests for the deficit", f"{requests:,} ({cfg.source}: at most {min(cfg.request_bytes or fmt.cap, fmt.cap):,}"
-                                         f" bytes each, {cfg.concurrency} in flight)")]
+    per_request = min(cfg.request_bytes or fmt.cap, fmt.cap)
+    rows = [("requests for the deficit", f"{requests:,} ({cfg.source}: at most {per_request:,} bytes each, "
+                                         f"{cfg.concurrency} in flight)")]
     latencies = [c["latency_mean"] for c in read_manifest(manifest_path)["chunks"]
                  if c["source"] == cfg.source and "latency_mean" in c]
     seconds = []

@@ -92,5 +92,6 @@ def class_statistics(probs: np.ndarray, splits: int = 10) -> dict:
         marginal = part.mean(0, keepdims=True)
         kl = (part * (np.log(np.clip(part, 1e-12, None)) - np.log(np.clip(marginal, 1e-12, None)))).sum(1)
         scores.append(float(np.exp(kl.mean())))
-    return {"class_counts": counts.tolist(), "class_entropy": entropy, "class_kl_uniform": float(np.log(classes) - entropy),
+    return {"class_counts": counts.tolist(), "class_entropy": entropy,
+            "class_kl_uniform": float(np.log(classes) - entropy),
             "inception_score": float(np.mean(scores)), "inception_score_std": float(np.std(scores))}

@@ -164,7 +164,7 @@ class HarvestConfig:
 
 @dataclass(frozen=True)
 class ConvertConfig:
-    bits: int = 24                   # bits per uniform, from ceil(bits/8) whole bytes; 8 = the seed's (a positive control)
+    bits: int = 24                   # bits per uniform, from ceil(bits/8) whole bytes; 8 = positive control
     method: str = "box_muller"       # uniform -> normal: box_muller (2 uniforms -> 2) or inverse_cdf (1 -> 1)
     test_size: int = 1_000_000       # normals (evenly spaced) for KS, Anderson-Darling, K^2, Jarque-Bera
     test_bits: int = 1_000_000       # pool bits (evenly spaced 4 KiB blocks) for the NIST SP 800-22 tests

@@ -76,7 +76,8 @@ def randomness_report(pool: Path, counts: np.ndarray, normals: np.ndarray, test_
     if counts.sum() >= 2:
         entropy["byte_histogram"] = sp800.byte_histogram_chi2(counts)
         entropy["min_entropy_mcv"] = sp800.most_common_value_min_entropy(counts)
-        entropy["tests"]["byte_histogram_chi2"] = {k: entropy["byte_histogram"][k] for k in ("n", "statistic", "pvalue")}
+        chi2 = entropy["byte_histogram"]
+        entropy["tests"]["byte_histogram_chi2"] = {k: chi2[k] for k in ("n", "statistic", "pvalue")}
     eps = pool_to_sample_bits(pool, test_bits)
     entropy["bits_tested"] = len(eps)
     if len(eps) >= 128:
