@@ -45,7 +45,12 @@ def test_sigkill_at_random_moments_never_corrupts_the_archive(tmp_path):
         kills, sizes = 0, []
         for _ in range(40):  # bounded: at most 40 runs to land 10 kills mid-harvest
             proc = _run(tmp_path, emu.url)
-            time.sleep(rng.uniform(0.8, 2.0))  # start-up takes ~1 s, then a chunk lands every ~0.2 s
+            pool, before = tmp_path / "pool.bin", sizes[-1] if sizes else 0
+            deadline = time.monotonic() + 60  # bounded wait for this run's first append, however slow the machine
+            while proc.poll() is None and (pool.stat().st_size if pool.exists() else 0) <= before \
+                    and time.monotonic() < deadline:
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.0, 0.4))  # then a random moment: a chunk lands every ~0.2 s
             if proc.poll() is None:
                 proc.kill()
                 kills += 1
