@@ -6,9 +6,15 @@ and counts what it drew. Arms:
 - ``entropy``: consecutive normals from the run's own range of ``normals.npy`` (the pool).
 - ``prng``: bytes from a seeded PCG64 generator, converted by the *same*
   :func:`qgan.convert.bytes_to_normals` as the pool, so only the byte origin differs.
+- ``prng2``: the same, from an independent PCG64 stream: a negative control (it must come out
+  no different from ``prng``).
+- ``legacy8``: PCG64 bytes through the seed tutorial's 8-bit quantisation (``bits: 8``, without
+  its ``log(0)``): a positive control (256 radii, no ``|z|`` above 3.53).
+- ``torch``: plain ``torch.randn`` from a seeded ``torch.Generator``: the everyday baseline.
 
 Each run uses three regions (``train``, ``grid``, ``eval``) that never overlap: disjoint
-ranges of the pool for ``entropy``, independent PCG64 streams for ``prng``.
+ranges of the pool for ``entropy``, independent streams (a SeedSequence spawn key per arm and
+region) for the others.
 Sources never touch torch's global RNG, so dropout and init stay paired across arms.
 """
 from __future__ import annotations
@@ -26,6 +32,8 @@ from qgan.errors import QganError
 REGIONS = ("train", "grid", "eval")
 PRNG_BLOCK = 1 << 16  # normals converted per PRNG refill
 PRNG_SPAWN_KEY = 1  # first spawn-key word of the prng arm; the second is the region
+SPAWN_KEYS = {"prng": PRNG_SPAWN_KEY, "prng2": 2, "torch": 3, "legacy8": 4}  # one independent stream per arm
+LEGACY_BITS = 8  # the seed tutorial's quantisation, kept as the positive control
 
 
 class NoiseExhausted(QganError):
@@ -110,14 +118,43 @@ def entropy_noise(region: str, ctx: NoiseContext) -> tuple[NormalStream, dict]:
     return ArrayNoise(ctx.normals, start, stop), {"source": "pool", "range": [start, stop]}
 
 
-def prng_noise(region: str, ctx: NoiseContext) -> tuple[NormalStream, dict]:
-    key = (PRNG_SPAWN_KEY, REGIONS.index(region))
-    seq = np.random.SeedSequence(ctx.seed, spawn_key=key)
+class TorchNoise(NormalStream):
+    """``torch.randn`` from its own ``torch.Generator`` (never the global one)."""
+
+    def __init__(self, seed: int):
+        super().__init__()
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def _next(self, n: int) -> np.ndarray:
+        return torch.randn(n, generator=self.generator).numpy()
+
+
+def _stream(arm: str, region: str, ctx: NoiseContext) -> tuple[np.random.SeedSequence, tuple]:
+    key = (SPAWN_KEYS[arm], REGIONS.index(region))
+    return np.random.SeedSequence(ctx.seed, spawn_key=key), key
+
+
+def prng_noise(region: str, ctx: NoiseContext, arm: str = "prng") -> tuple[NormalStream, dict]:
+    seq, key = _stream(arm, region, ctx)
     return PrngNoise(seq, ctx.bits, ctx.method), {"source": "PCG64", "seed": ctx.seed, "spawn_key": list(key)}
 
 
+def legacy8_noise(region: str, ctx: NoiseContext) -> tuple[NormalStream, dict]:
+    seq, key = _stream("legacy8", region, ctx)
+    return PrngNoise(seq, LEGACY_BITS, "box_muller"), {"source": "PCG64, 8-bit uniforms", "seed": ctx.seed,
+                                                       "spawn_key": list(key)}
+
+
+def torch_noise(region: str, ctx: NoiseContext) -> tuple[NormalStream, dict]:
+    seq, key = _stream("torch", region, ctx)
+    seed = int(seq.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))  # torch seeds are < 2^63
+    return TorchNoise(seed), {"source": "torch.randn", "seed": ctx.seed, "spawn_key": list(key)}
+
+
 NOISE_SOURCES: dict[str, Callable[[str, NoiseContext], tuple[NormalStream, dict]]] = {
-    "entropy": entropy_noise, "prng": prng_noise}
+    "entropy": entropy_noise, "prng": prng_noise,
+    "prng2": lambda region, ctx: prng_noise(region, ctx, "prng2"),
+    "legacy8": legacy8_noise, "torch": torch_noise}
 
 
 def make_noise(arm: str, region: str, ctx: NoiseContext) -> tuple[NormalStream, dict]:

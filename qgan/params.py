@@ -20,7 +20,7 @@ DATA_SOURCES = ("bundled", "torchvision", "idx")
 HARVEST_SOURCES = ("system", "eaas", "anu", "device", "file")
 CONVERT_BITS = (8, 16, 24, 32, 53)
 CONVERT_METHODS = ("box_muller", "inverse_cdf")
-NOISE_ARMS = ("entropy", "prng")
+NOISE_ARMS = ("entropy", "prng", "prng2", "legacy8", "torch")  # see qgan/noise.py
 POOL_ARMS = ("entropy",)  # arms whose noise is read from the harvested pool
 DEVICES = ("auto", "cpu", "cuda")
 

@@ -77,3 +77,22 @@ def test_unknown_arm(tiny_params):
     from qgan.errors import QganError
     with pytest.raises(QganError, match="unknown arm 'torch2'"):
         make_noise("torch2", "train", noise_context(tiny_params, 256, 0, None))
+
+
+def test_every_arm_is_registered_and_serves_standard_normals(tiny_params):
+    from qgan.noise import NOISE_SOURCES
+    from qgan.params import NOISE_ARMS
+    assert set(NOISE_SOURCES) == set(NOISE_ARMS)
+    ctx = noise_context(tiny_params, 256, 0, None)
+    draws = {arm: make_noise(arm, "train", ctx)[0].take(200_000) for arm in ("prng", "prng2", "legacy8", "torch")}
+    for arm, z in draws.items():
+        assert z.dtype == np.float32 and abs(z.mean()) < 0.01 and abs(z.var() - 1) < 0.02, arm
+        assert np.array_equal(z, make_noise(arm, "train", ctx)[0].take(200_000)), arm  # seeded
+    assert not np.array_equal(draws["prng"], draws["prng2"])  # an independent stream
+    assert np.abs(draws["legacy8"]).max() < 3.54 < np.abs(draws["prng"]).max()  # 256 radii only
+    legacy = draws["legacy8"].astype(np.float64)
+    assert len(np.unique(np.round(np.hypot(legacy[0::2], legacy[1::2]), 4))) <= 256  # one radius per byte value
+    assert not np.array_equal(make_noise("torch", "grid", ctx)[0].take(10), draws["torch"][:10])
+    state = torch.get_rng_state()
+    make_noise("torch", "eval", ctx)[0].take(1000)
+    assert torch.equal(state, torch.get_rng_state())  # the global generator is untouched

@@ -72,9 +72,12 @@ def test_short_pool_stops_before_training(workspace, tiny_params):
 
 
 def test_evaluation_writes_metrics_report_and_logs_fid(workspace, tiny_params):
+    from dataclasses import replace
+
     from qgan.classifier import accuracy, train_classifier
     from qgan.data import load_split
-    for arm in ("entropy", "prng"):
+    tiny_params = replace(tiny_params, train=replace(tiny_params.train, arms=("entropy", "prng", "prng2", "legacy8")))
+    for arm in tiny_params.train.arms:
         for seed in (0, 1):
             _train(workspace, tiny_params, arm, seed)
     model = train_classifier(load_split(workspace / "data", "train"), tiny_params.classifier,
@@ -87,7 +90,8 @@ def test_evaluation_writes_metrics_report_and_logs_fid(workspace, tiny_params):
                             workspace / "entropy_tests.json", workspace / "missing.png", workspace / "classifier.json",
                             workspace / "reports" / "train", workspace / "evaluate.json",
                             workspace / "reports" / "report.md", workspace / "reports" / "figures")
-    assert set(result["fid"]) == {"entropy", "prng"} and result["n_samples"] == 64
+    assert set(result["fid"]) == {"entropy", "prng", "prng2", "legacy8"} and result["n_samples"] == 64
+    assert set(result["verdicts"]) == {"entropy_vs_prng", "prng2_vs_prng", "legacy8_vs_prng"}
     from qgan.metrics import METRICS
     assert set(result["paired"]["entropy_vs_prng"]) == set(METRICS) == set(result["verdicts"]["entropy_vs_prng"])
     assert result["paired"]["entropy_vs_prng"]["kid"]["n_seeds"] == 2
@@ -96,6 +100,7 @@ def test_evaluation_writes_metrics_report_and_logs_fid(workspace, tiny_params):
     assert "FID-LeNet" in report and "train/entropy-0/samples.png" in report and "not comparable" in report
     assert "## Verdicts" in report and "**entropy vs prng** over 2 paired seeds" in report
     assert "## Controls" in report and "train/prng-1/losses.png" in report
+    assert "- Negative control `prng2` vs `prng`: " in report and "- Positive control `legacy8` vs `prng`: " in report
     assert "16 tests judged as one family at alpha = 0.01 (Holm)" in report
     assert "| bytes | serial 2 | 10,000 |" in report and "bits per byte over" in report
     assert (workspace / "reports" / "figures" / "metrics.png").exists()
