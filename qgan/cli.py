@@ -12,12 +12,12 @@ def harvest_estimate(cfg, deficit: int, manifest_path: Path) -> list[tuple[str, 
     """Rows estimating the requests and time a service needs for ``deficit`` bytes, at its
     per-request cap, ``harvest.rate_limit`` and the latency measured in past chunks."""
     from qgan.archive import read_manifest
-    from qgan.qrng import WIRE_FORMATS, plan_requests
+    from qgan.qrng import WIRE_FORMATS
 
     if cfg.source not in WIRE_FORMATS or not deficit:
         return []
     fmt = WIRE_FORMATS[cfg.source]
-    requests = len(plan_requests(deficit, cfg.request_bytes or fmt.cap, fmt))
+    requests = len(fmt.plan(deficit, cfg.request_bytes or fmt.cap))
     per_request = min(cfg.request_bytes or fmt.cap, fmt.cap)
     rows = [("requests for the deficit", f"{requests:,} ({cfg.source}: at most {per_request:,} bytes each, "
                                          f"{cfg.concurrency} in flight)")]

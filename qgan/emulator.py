@@ -193,7 +193,9 @@ class Emulator:
         if fault == "hang":
             time.sleep(c.hang)
         if fault == "error":
-            return self._send(h, int(self._rng.choice([500, 503])), b'{"message": "Internal Server Error"}')
+            with self._lock:  # the generator is shared by the handler threads
+                status = int(self._rng.choice([500, 503]))
+            return self._send(h, status, b'{"message": "Internal Server Error"}')
         if fault == "throttle_text":
             return self._send(h, 200, THROTTLE_MESSAGE.encode(), "text/plain")
         payload = self._payload(n)

@@ -23,11 +23,11 @@ from qgan.compare import judge, paired_comparison
 from qgan.convert import load_normals
 from qgan.data import Split, load_split, stratified_order
 from qgan.errors import QganError
-from qgan.metrics import METRICS, features_to_metrics
+from qgan.metrics import METRICS, features_to_metrics, features_to_reference
 from qgan.models import Classifier, Generator, uint8_to_images
 from qgan.noise import make_noise, noise_context
 from qgan.params import POOL_ARMS, Params
-from qgan.plots import save_metric_panels
+from qgan.plots import rows_to_csv, save_metric_panels
 from qgan.report import write_report
 from qgan.runtime import make_deterministic, select_device
 from qgan.train import generate_images
@@ -47,11 +47,12 @@ def evaluate_runs(checkpoints: dict[tuple[str, int], dict], classifier: Classifi
     cfg = params.evaluate
     n, batch = cfg.n_samples, cfg.batch_size
     test_feats, _ = images_to_outputs(classifier, uint8_to_images(test.images), batch)
+    reference = features_to_reference(test_feats)  # the real side, once for every run
     real = train.take(np.sort(stratified_order(train.labels, params.data.split_seed)[:n]))
     real_feats, real_probs = images_to_outputs(classifier, uint8_to_images(real.images), batch)
 
     def score(feats, probs):
-        return features_to_metrics(test_feats, feats, probs, cfg.kid_subsets, cfg.kid_subset_size)
+        return features_to_metrics(reference, feats, probs, cfg.kid_subsets, cfg.kid_subset_size)
 
     scores: dict[str, dict[int, dict]] = {}
     for (arm, seed), checkpoint in sorted(checkpoints.items()):
@@ -96,11 +97,9 @@ def per_seed(result: dict, metric: str) -> dict[str, dict[int, float]]:
 
 def per_seed_csv(result: dict) -> str:
     """One row per run (``arm-seed``) and one column per metric, for ``dvc plots``."""
-    lines = ["run,arm,seed," + ",".join(METRICS)]
-    for arm, values in result["fid"].items():
-        for seed in (s for s in values if s != "mean"):
-            lines.append(f"{arm}-{seed},{arm},{seed}," + ",".join(f"{result[m][arm][seed]:.6g}" for m in METRICS))
-    return "\n".join(lines) + "\n"
+    rows = ([f"{arm}-{seed}", arm, seed, *(f"{result[m][arm][seed]:.6g}" for m in METRICS)]
+            for arm, values in result["fid"].items() for seed in values if seed != "mean")
+    return rows_to_csv(["run", "arm", "seed", *METRICS], rows)
 
 
 def load_checkpoint(path: Path) -> dict:

@@ -41,19 +41,25 @@ def kth_neighbour_radii(x: np.ndarray, k: int) -> np.ndarray:
     return radii
 
 
-def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> tuple[float, float]:
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3,
+                     real_radii: np.ndarray | None = None) -> tuple[float, float]:
+    """``real_radii``: :func:`kth_neighbour_radii` of ``real`` at ``k``, if already known."""
     def share_inside(points, centres, radii):
         inside = np.zeros(len(points), dtype=bool)
         for start, d in pairwise_distances(points, centres):
             inside[start:start + len(d)] = (d <= radii[None, :]).any(axis=1)
         return float(inside.mean())
 
-    return (share_inside(fake, real, kth_neighbour_radii(real, k)),
+    if real_radii is None:
+        real_radii = kth_neighbour_radii(real, k)
+    return (share_inside(fake, real, real_radii),
             share_inside(real, fake, kth_neighbour_radii(fake, k)))
 
 
-def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5) -> tuple[float, float]:
-    radii = kth_neighbour_radii(real, k)
+def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5,
+                     real_radii: np.ndarray | None = None) -> tuple[float, float]:
+    """``real_radii``: :func:`kth_neighbour_radii` of ``real`` at ``k``, if already known."""
+    radii = kth_neighbour_radii(real, k) if real_radii is None else real_radii
     within = 0
     nearest = np.full(len(real), np.inf)
     for start, d in pairwise_distances(fake, real):  # d: (block of fake, n real)

@@ -12,6 +12,7 @@ from qgan.archive import append_chunk, pool_lock, read_manifest, reconcile_pool
 from qgan.atomic import write_json_atomic
 from qgan.errors import QganError
 from qgan.health import HealthMonitor
+from qgan.params import HarvestConfig
 from qgan.qrng import SourceFailed
 from qgan.sources import EntropySource
 
@@ -45,7 +46,7 @@ def harvest_to_pool(pool: Path, manifest_path: Path, source: EntropySource, targ
     ``monitor`` before it is appended. If the source fails, the good bytes it delivered are
     appended and the error says how many bytes the pool keeps.
     """
-    monitor = monitor or HealthMonitor(min_entropy=7.0, stuck_after=8)
+    monitor = monitor or HealthMonitor(HarvestConfig.min_entropy, HarvestConfig.stuck_after)
     try:
         with pool_lock(pool):
             return _top_up(pool, manifest_path, source, target_bytes, chunk_bytes, monitor, progress)

@@ -71,23 +71,23 @@ class HealthMonitor:
         self._lock = threading.Lock()
 
     def failure(self, chunk: bytes) -> str | None:
-        """The name of the first failed test, or None when the chunk is healthy (no counting)."""
+        """The statistical test the chunk fails, or None (no counting, no lock: runs in parallel)."""
         data = np.frombuffer(chunk, dtype=np.uint8)
         if longest_repetition(data) >= self.rct_cutoff:
             return "repetition_count"
         if largest_proportion(data) >= self.apt_cutoff:
             return "adaptive_proportion"
-        if hashlib.sha256(chunk).digest() in self._seen:
-            return "repeated_chunk"
         return None
 
     def accept(self, chunk: bytes, source: str) -> bool:
         """True if the chunk may be appended; raises :class:`SourceStuck` after too many failures."""
-        with self._lock:
-            failed = self.failure(chunk)
+        failed, digest = self.failure(chunk), hashlib.sha256(chunk).digest()
+        with self._lock:  # only the shared record: the set of answers seen and the counts
+            if failed is None and digest in self._seen:
+                failed = "repeated_chunk"
             self.checked += 1
             if failed is None:
-                self._seen.add(hashlib.sha256(chunk).digest())
+                self._seen.add(digest)
                 self.in_a_row = 0
                 return True
             self.rejected += 1

@@ -9,12 +9,16 @@ Inception FID, and biased in N (compare only at equal N).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from qgan.errors import QganError
 
 # Result keys (constants, so reports and tests never drift from the metrics file).
 FID = "fid"
+PRECISION_K = 3  # neighbours for precision and recall (Kynkaanniemi et al. 2019)
+DENSITY_K = 5    # neighbours for density and coverage (Naeem et al. 2020)
 # metric -> (label, lower is better): every metric of every run, compared arm against prng
 METRICS = {
     "fid": ("FID-LeNet", True),
@@ -57,15 +61,33 @@ def features_to_fid(a: np.ndarray, b: np.ndarray) -> float:
     return statistics_to_fid(*features_to_statistics(a), *features_to_statistics(b))
 
 
-def features_to_metrics(real: np.ndarray, fake: np.ndarray, fake_probs: np.ndarray, kid_subsets: int = 100,
-                        kid_subset_size: int = 1000) -> dict:
+@dataclass(frozen=True)
+class RealReference:
+    """The real side of every metric, computed once and shared by all the runs scored against it."""
+    features: np.ndarray           # (n, D)
+    mean: np.ndarray               # (D,)
+    cov: np.ndarray                # (D, D)
+    radii: dict[int, np.ndarray]   # k -> (n,) distance of each real sample to its k-th real neighbour
+
+
+def features_to_reference(real: np.ndarray) -> RealReference:
+    from qgan.fidelity import kth_neighbour_radii
+
+    mean, cov = features_to_statistics(real)
+    return RealReference(real, mean, cov, {k: kth_neighbour_radii(real, k) for k in (PRECISION_K, DENSITY_K)})
+
+
+def features_to_metrics(real: np.ndarray | RealReference, fake: np.ndarray, fake_probs: np.ndarray,
+                        kid_subsets: int = 100, kid_subset_size: int = 1000) -> dict:
     """Every metric of :data:`METRICS` for generated features ``fake (m, D)`` (and class
-    probabilities ``(m, C)``) against real features ``real (n, D)``, plus KID's std and the
-    class histogram."""
+    probabilities ``(m, C)``) against real features ``(n, D)`` (or their :class:`RealReference`),
+    plus KID's std and the class histogram."""
     from qgan.fidelity import class_statistics, density_coverage, kid, precision_recall
 
-    kid_mean, kid_std = kid(real, fake, kid_subsets, kid_subset_size)
-    precision, recall = precision_recall(real, fake, k=3)
-    density, coverage = density_coverage(real, fake, k=5)
-    return {"fid": features_to_fid(fake, real), "kid": kid_mean, "kid_std": kid_std, "precision": precision,
+    ref = real if isinstance(real, RealReference) else features_to_reference(real)
+    kid_mean, kid_std = kid(ref.features, fake, kid_subsets, kid_subset_size)
+    precision, recall = precision_recall(ref.features, fake, PRECISION_K, ref.radii[PRECISION_K])
+    density, coverage = density_coverage(ref.features, fake, DENSITY_K, ref.radii[DENSITY_K])
+    fid = statistics_to_fid(*features_to_statistics(fake), ref.mean, ref.cov)
+    return {"fid": fid, "kid": kid_mean, "kid_std": kid_std, "precision": precision,
             "recall": recall, "density": density, "coverage": coverage, **class_statistics(fake_probs)}

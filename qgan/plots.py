@@ -27,7 +27,8 @@ def _save(fig, path: Path) -> None:
     write_bytes_atomic(path, buf.getvalue())
 
 
-def _csv_text(header: list[str], rows) -> str:
+def rows_to_csv(header: list[str], rows) -> str:
+    """A header and rows as CSV text (the files ``dvc plots`` reads)."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(header)
@@ -59,7 +60,7 @@ def save_grid_png(images: np.ndarray, path: Path, nrow: int = 8) -> None:
 def save_losses(losses: np.ndarray, csv_path: Path, png_path: Path, title: str) -> None:
     """Per-step losses ``(steps, 3)`` (D real, D fake, G) as CSV for ``dvc plots`` and a PNG."""
     d_loss, g_loss = losses[:, 0] + losses[:, 1], losses[:, 2]
-    write_text_atomic(csv_path, _csv_text(["step", "d_loss", "g_loss"],
+    write_text_atomic(csv_path, rows_to_csv(["step", "d_loss", "g_loss"],
                                           ([step, f"{d:.6f}", f"{g:.6f}"] for step, (d, g) in
                                            enumerate(zip(d_loss, g_loss)))))
 
@@ -116,7 +117,7 @@ def save_noise_plots(tables: dict[str, tuple[list[str], list]], csv_dir: Path, p
     """Each table as ``csv_dir/<name>.csv`` (for ``dvc plots``) and one PNG of all three:
     histogram over the N(0, 1) density, normal Q-Q plot, byte residuals with +-3 lines."""
     for name, (header, rows) in tables.items():
-        write_text_atomic(csv_dir / f"{name}.csv", _csv_text(header, rows))
+        write_text_atomic(csv_dir / f"{name}.csv", rows_to_csv(header, rows))
     plt = _pyplot()
     fig, (h, q, b) = plt.subplots(1, 3, figsize=(13, 3.5))
     if "histogram" in tables:

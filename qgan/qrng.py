@@ -26,6 +26,8 @@ from qgan.errors import QganError
 EMULATOR_HEADER = "X-QRNG-Emulator"   # set by `qgan emulate`: the bytes are not quantum
 THROTTLE_TEXT = re.compile(r"limited to \d+ requests?|rate limit|too many requests", re.IGNORECASE)
 HEX16_BLOCKS = 10                     # ANU hex16 ``size``: 10 x 16-bit blocks = 20 bytes per element
+HEX16_ELEMENT = 2 * HEX16_BLOCKS      # bytes in one hex16 element
+UINT8_MAX_LENGTH = 1024               # ANU uint8 requests: at most 1,024 bytes
 
 
 class Retry(Exception):
@@ -57,13 +59,22 @@ class WireFormat:
     def parse(self, body: bytes, n: int) -> bytes:
         raise NotImplementedError
 
+    def plan(self, n: int, request_bytes: int) -> list[int]:
+        """``n`` bytes as request sizes of at most ``min(request_bytes, cap)``."""
+        size = min(request_bytes, self.cap)
+        return [size] * (n // size) + ([n % size] if n % size else [])
+
+
+def is_throttle_text(body: bytes) -> bool:
+    """A plain-text "slow down" message (ANU's legacy API sends it with HTTP 200 or 500)."""
+    return bool(THROTTLE_TEXT.search(body[:300].decode("utf-8", "replace")))
+
 
 def _json(body: bytes):
     try:
         return json.loads(body)
     except ValueError:
-        text = body[:300].decode("utf-8", "replace")
-        if THROTTLE_TEXT.search(text):
+        if is_throttle_text(body):
             raise Retry("throttled (plain-text message)", wait=None) from None
         raise Retry("malformed answer: not JSON") from None
 
@@ -96,14 +107,14 @@ class Anu(WireFormat):
     ``type=hex16&length=L&size=10`` (20 bytes per element, up to 20,480 per request)."""
 
     def request(self, n, token):
-        if n <= 1024:
+        if n <= UINT8_MAX_LENGTH:
             return {"length": n, "type": "uint8"}, {"x-api-key": token}
-        return {"length": n // (2 * HEX16_BLOCKS), "type": "hex16", "size": HEX16_BLOCKS}, {"x-api-key": token}
+        return {"length": n // HEX16_ELEMENT, "type": "hex16", "size": HEX16_BLOCKS}, {"x-api-key": token}
 
     def parse(self, body, n):
         answer = _json(body)
-        kind = "uint8" if n <= 1024 else "hex16"
-        length = n if kind == "uint8" else n // (2 * HEX16_BLOCKS)
+        kind = "uint8" if n <= UINT8_MAX_LENGTH else "hex16"
+        length = n if kind == "uint8" else n // HEX16_ELEMENT
         if not isinstance(answer, dict) or answer.get("success") is not True:
             raise Retry("malformed answer: success is not true")
         if answer.get("type") != kind or str(answer.get("length")) != str(length):
@@ -122,33 +133,27 @@ class Anu(WireFormat):
 
     @staticmethod
     def valid_size(n: int) -> bool:
-        return n <= 1024 or n % (2 * HEX16_BLOCKS) == 0
+        return n <= UINT8_MAX_LENGTH or n % HEX16_ELEMENT == 0
+
+    def plan(self, n, request_bytes):
+        """Above 1,024 bytes only multiples of the 20-byte hex16 element; the rest as uint8."""
+        size = min(request_bytes, self.cap)
+        if size > UINT8_MAX_LENGTH:
+            size -= size % HEX16_ELEMENT
+        sizes = [size] * (n // size)
+        rest = n - size * len(sizes)
+        hex_part = rest - rest % HEX16_ELEMENT
+        if hex_part > UINT8_MAX_LENGTH:
+            sizes.append(hex_part)
+            rest -= hex_part
+        return sizes + [UINT8_MAX_LENGTH] * (rest // UINT8_MAX_LENGTH) + (
+            [rest % UINT8_MAX_LENGTH] if rest % UINT8_MAX_LENGTH else [])
 
 
 WIRE_FORMATS: dict[str, WireFormat] = {
     "eaas": Eaas("eaas", None, 512, ("QRNG_API_TOKEN",)),
     "anu": Anu("anu", "https://api.quantumnumbers.anu.edu.au", 20 * 1024, ("QRNG_API_TOKEN", "ANU_QRNG_API_KEY")),
 }
-
-
-def plan_requests(n: int, request_bytes: int, fmt: WireFormat) -> list[int]:
-    """Split ``n`` bytes into request sizes of at most ``request_bytes`` that ``fmt`` can serve
-    (for ANU above 1,024 bytes: multiples of 20, the hex16 element; the rest as uint8)."""
-    size = min(request_bytes, fmt.cap)
-    element = 2 * HEX16_BLOCKS
-    if isinstance(fmt, Anu) and size > 1024:
-        size -= size % element
-    sizes = [size] * (n // size)
-    rest = n - size * len(sizes)
-    if isinstance(fmt, Anu):
-        hex_part = rest - rest % element
-        if hex_part > 1024:
-            sizes.append(hex_part)
-            rest -= hex_part
-        sizes += [1024] * (rest // 1024) + ([rest % 1024] if rest % 1024 else [])
-    elif rest:
-        sizes.append(rest)
-    return sizes
 
 
 def public_url(url: str) -> str:
@@ -230,7 +235,7 @@ class HttpFetcher:
             raise SourceFailed(f"{self.fmt.name}: HTTP {r.status_code}: the service rejected a request for {n} "
                                "bytes (is harvest.request_bytes above its cap?)")
         if r.status_code != 200:
-            if THROTTLE_TEXT.search(body[:300].decode("utf-8", "replace")):
+            if is_throttle_text(body):
                 raise Retry(f"throttled (HTTP {r.status_code}, plain-text message)")
             raise Retry(f"HTTP {r.status_code}")
         return self.fmt.parse(body, n)
@@ -270,7 +275,7 @@ class HttpFetcher:
     def fetch(self, n: int, progress: Callable[[int], object] | None = None) -> bytes:
         """``n`` good bytes, in request order. On failure, :class:`SourceFailed` carries every
         good answer obtained (in request order, failed requests left out)."""
-        sizes = plan_requests(n, self.request_bytes, self.fmt)
+        sizes = self.fmt.plan(n, self.request_bytes)
         failure: Exception | None = None
         self._halt.clear()
         if self._pool is None:

@@ -12,7 +12,7 @@ from qgan.errors import QganError
 from qgan.harvest import harvest_to_pool
 from qgan.health import HealthMonitor
 from qgan.params import HarvestConfig
-from qgan.qrng import WIRE_FORMATS, Anu, plan_requests, public_url
+from qgan.qrng import WIRE_FORMATS, Anu, public_url
 from qgan.sources import make_source
 
 TOKEN = "tok-5d1e-never-print-me"
@@ -174,9 +174,9 @@ def test_missing_token_is_a_one_line_error(monkeypatch):
 
 
 def test_plan_and_public_url():
-    assert plan_requests(1300, 512, WIRE_FORMATS["eaas"]) == [512, 512, 276]
+    assert WIRE_FORMATS["eaas"].plan(1300, 512) == [512, 512, 276]
     for n in (5000, 25_000, 41_000, 999):
-        sizes = plan_requests(n, 20_480, WIRE_FORMATS["anu"])
+        sizes = WIRE_FORMATS["anu"].plan(n, 20_480)
         assert sum(sizes) == n and all(Anu.valid_size(s) and s <= 20_480 for s in sizes)
     assert public_url("https://user:pw@api.example.org:8443/v1/entropy?key=abc#x") == \
         "https://api.example.org:8443/v1/entropy"
