@@ -28,7 +28,7 @@ bench: setup  ## ratio benchmarks: ours vs a baseline, side by side
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
 
 ui: setup  ## MLflow UI on 127.0.0.1:5000 against the project's store
-	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
+	$(VENV)/bin/qgan ui --port 5000
 
 clean:  ## remove the virtual environment (pipeline outputs stay under DVC)
 	rm -rf $(VENV)

@@ -6,19 +6,29 @@ training normals, ``G = GRID_SIZE * latent_dim`` normals for its fixed sample gr
 ``E = n_samples * latent_dim`` normals for evaluation. The ``entropy`` run of the seed
 in position s of ``train.seeds`` reads, in ``normals.npy``::
 
-    train [s*T, (s+1)*T)      grid S*T + [s*G, (s+1)*G)      eval S*(T+G) + [s*E, (s+1)*E)
+    train [s*T', (s+1)*T')      grid S*T' + [s*G, (s+1)*G)      eval S*(T'+G) + [s*E, (s+1)*E)
 
-with S = len(train.seeds). Every size is rounded up to even, so ranges never share a
-byte; the training ranges do not move when only ``evaluate.n_samples`` changes.
+with S = len(train.seeds) and the training span ``T' = T`` when the pool holds all
+``S*(T+G+E)`` normals. A shorter pool stops the train stage (``train.on_exhausted: error``)
+or, with ``cycle``, shrinks the span to what the pool allows and each run reads its span
+``T / T'`` times (the *reuse factor*); grid and evaluation ranges are never reused. Every
+size is rounded to even, so ranges never share a byte; normal i is bytes
+``[i*w, (i+1)*w)`` of the pool (``w = ceil(bits/8)``).
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from qgan.errors import ConfigError
+from qgan.convert import normals_in_pool
+from qgan.errors import ConfigError, QganError
 from qgan.params import POOL_ARMS, Params
 
 GRID_SIZE = 64  # images in a sample grid (8 x 8)
+REGIONS = ("train", "grid", "eval")  # each run's three noise regions, in pool order
+
+
+class PoolTooSmall(QganError):
+    """The pool holds fewer normals than the configured entropy runs draw."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,7 @@ def run_demand(params: Params, n_train: int) -> RunDemand:
 class NoiseLayout:
     slots: int          # entropy runs that read the pool (one per seed)
     demand: RunDemand   # normals per run
+    train_span: int     # normals of each slot's training range (< demand.train_normals: cycled)
 
     def _range(self, offset: int, size: int, slot: int) -> tuple[int, int]:
         if not 0 <= slot < self.slots:
@@ -66,23 +77,70 @@ class NoiseLayout:
         return offset + slot * size, offset + (slot + 1) * size
 
     def train_range(self, slot: int) -> tuple[int, int]:
-        return self._range(0, self.demand.train_normals, slot)
+        return self._range(0, self.train_span, slot)
 
     def grid_range(self, slot: int) -> tuple[int, int]:
-        return self._range(self.slots * self.demand.train_normals, self.demand.grid_normals, slot)
+        return self._range(self.slots * self.train_span, self.demand.grid_normals, slot)
 
     def eval_range(self, slot: int) -> tuple[int, int]:
-        offset = self.slots * (self.demand.train_normals + self.demand.grid_normals)
+        offset = self.slots * (self.train_span + self.demand.grid_normals)
         return self._range(offset, self.demand.eval_normals, slot)
+
+    def region_range(self, region: str, slot: int) -> tuple[int, int]:
+        """``[start, stop)`` in ``normals.npy`` of ``region`` (train, grid, eval) of ``slot``."""
+        return {"train": self.train_range, "grid": self.grid_range, "eval": self.eval_range}[region](slot)
+
+    @property
+    def cycles(self) -> bool:
+        """Whether training reads its span more than once (``train.on_exhausted: cycle``)."""
+        return self.train_span < self.demand.train_normals
+
+    @property
+    def reuse_factor(self) -> float:
+        """Times each training normal is read: ``T / T'`` (1.0 without cycling)."""
+        return self.demand.train_normals / self.train_span
 
     @property
     def total_normals(self) -> int:
-        return self.slots * self.demand.total
+        return self.slots * (self.train_span + self.demand.grid_normals + self.demand.eval_normals)
 
 
-def noise_layout(params: Params, n_train: int) -> NoiseLayout:
-    """One slot per seed, whichever arms run (so adding an arm never moves a range)."""
-    return NoiseLayout(slots=len(params.train.seeds), demand=run_demand(params, n_train))
+def reads_pool(params: Params) -> bool:
+    """Whether any configured arm reads the harvested pool."""
+    return bool(set(POOL_ARMS) & set(params.train.arms))
+
+
+def noise_layout(params: Params, n_train: int, pool_bytes: int | None = None) -> NoiseLayout:
+    """Where every run's noise lies: one slot per seed, whichever arms run (so adding an arm
+    never moves a range). ``pool_bytes`` None gives the planned layout; otherwise the layout
+    this pool allows, for every arm alike (so the ``prng`` arm cycles exactly as ``entropy``).
+
+    Raises :class:`PoolTooSmall` when the pool is short and ``train.on_exhausted`` is
+    ``error``, or when even one step's noise per run would not fit with ``cycle``.
+    """
+    demand = run_demand(params, n_train)
+    full = NoiseLayout(slots=len(params.train.seeds), demand=demand, train_span=demand.train_normals)
+    if pool_bytes is None or not reads_pool(params):
+        return full
+    cfg = params.convert
+    have = normals_in_pool(pool_bytes, cfg.bits, cfg.method)
+    if have >= full.total_normals:
+        return full
+    need_bytes = normals_to_bytes(full.total_normals, cfg.bytes_per_normal)
+    numbers = (f"the pool holds {pool_bytes:,} bytes ({have:,} normals) but {full.slots} entropy runs draw "
+               f"{full.total_normals:,} normals ({need_bytes:,} bytes)")
+    if params.train.on_exhausted == "error":
+        raise PoolTooSmall(f"{numbers}; set harvest.bytes: {need_bytes} (or auto) and re-run harvest, or set "
+                           "train.on_exhausted: cycle to reuse each run's range")
+    fixed = full.slots * (demand.grid_normals + demand.eval_normals)
+    span = max(0, have - fixed) // full.slots
+    span -= span % 2
+    one_step = 2 * params.train.batch_size * params.latent_dim
+    if span < one_step:
+        least = normals_to_bytes(fixed + full.slots * one_step, cfg.bytes_per_normal)
+        raise PoolTooSmall(f"{numbers}; too few even to cycle (one step per run and the grid and evaluation "
+                           f"ranges need {least:,} bytes): raise harvest.bytes")
+    return NoiseLayout(slots=full.slots, demand=demand, train_span=span)
 
 
 def normals_to_bytes(n_normals: int, bytes_per_normal: int) -> int:
@@ -91,12 +149,32 @@ def normals_to_bytes(n_normals: int, bytes_per_normal: int) -> int:
 
 
 def budget_report(params: Params, n_train: int, pool_bytes: int) -> dict:
-    """Numbers ``qgan budget`` prints and the harvest stage records."""
+    """Numbers ``qgan budget`` prints and the harvest stage records; ``reuse_factor`` is what
+    training would see with this pool (None: the pool is short and on_exhausted is error)."""
     layout = noise_layout(params, n_train)
     bpn = params.convert.bytes_per_normal
-    entropy_runs = layout.slots if set(POOL_ARMS) & set(params.train.arms) else 0
+    entropy_runs = layout.slots if reads_pool(params) else 0
     needed = normals_to_bytes(layout.total_normals, bpn) if entropy_runs else 0
+    try:
+        reuse = noise_layout(params, n_train, pool_bytes).reuse_factor
+    except PoolTooSmall:
+        reuse = None
     return {"n_train": n_train, "entropy_runs": entropy_runs, **asdict(layout.demand),
             "normals_per_run": layout.demand.total, "bytes_per_normal": bpn,
             "bytes_per_run": layout.demand.total * bpn, "bytes_needed": needed,
-            "pool_bytes": pool_bytes, "deficit_bytes": max(0, needed - pool_bytes)}
+            "pool_bytes": pool_bytes, "deficit_bytes": max(0, needed - pool_bytes),
+            "on_exhausted": params.train.on_exhausted, "reuse_factor": reuse}
+
+
+def records_to_accounting(records: dict[str, dict], pool_bytes: int) -> dict:
+    """Check what the runs read against the pool: every pool range (``bytes`` of each region's
+    record, from :meth:`qgan.noise.NormalStream.record`) inside the pool and no byte read by two
+    ranges. ``records`` maps a run name to ``{"train": rec, "grid": rec, "eval": rec, ...}``."""
+    ranges = sorted((tuple(rec["bytes"]), f"{name}/{region}") for name, regions in records.items()
+                    for region in REGIONS if "bytes" in regions.get(region, {})
+                    for rec in [regions[region]])
+    overlaps = [f"{a} and {b}" for ((_, end_a), a), ((start_b, _), b) in zip(ranges, ranges[1:]) if start_b < end_a]
+    return {"pool_bytes": pool_bytes, "pool_ranges": len(ranges),
+            "bytes_read": sum(stop - start for (start, stop), _ in ranges),
+            "outside_pool": [name for (_, stop), name in ranges if stop > pool_bytes], "overlaps": overlaps,
+            "max_reuse_factor": max((r.get("reuse_factor", 1.0) for r in records.values()), default=1.0)}

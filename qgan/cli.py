@@ -100,6 +100,35 @@ def cmd_emulate(args: argparse.Namespace) -> None:
           f"faults {emulator.faults}")
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Re-train a recorded run and say whether it is bit-identical (0), differs (1) or was refused (2)."""
+    from qgan.replay import POOL_PATH, replay_run
+    from qgan.tracking import project_root
+
+    root = project_root()
+    pool = Path(args.pool) if args.pool else root / POOL_PATH
+    data = Path(args.data) if args.data else root / "data" / "mnist"
+    result = replay_run(args.run_id, root, pool, data, fetch=args.fetch, progress=not args.quiet)
+    return 0 if result.identical else 1
+
+
+def cmd_ui(args: argparse.Namespace) -> None:
+    """Start ``mlflow ui`` on 127.0.0.1 against the project's store (replaces this process)."""
+    import os
+
+    from qgan.errors import QganError
+    from qgan.tracking import project_root, tracking_uri
+
+    root = project_root()
+    uri = tracking_uri(root)
+    if not uri.startswith("sqlite:"):
+        raise QganError("MLFLOW_TRACKING_URI names a tracking server; open that server's UI instead")
+    print(f"qgan ui: MLflow UI at http://127.0.0.1:{args.port} (store {uri}); Ctrl-C stops", flush=True)
+    os.execv(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+                              "--default-artifact-root", (root / "mlruns").as_uri(), "--host", "127.0.0.1",
+                              "--port", str(args.port)])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qgan", description="qgan: QRNG vs PRNG latent noise for GANs, run by DVC and tracked by MLflow. "
@@ -130,6 +159,21 @@ def build_parser() -> argparse.ArgumentParser:
                      help="environment variable holding the token to require (default: any token)")
     emu.add_argument("--seed", type=int, default=0, help="seed of the bytes and of the fault draws")
     emu.set_defaults(func=cmd_emulate)
+
+    rep = sub.add_parser("replay", help="re-train a recorded MLflow run from the archived entropy; exit 0 if the "
+                                        "generator is bit-identical, 1 if not, 2 if an input differs (refused)")
+    rep.add_argument("run_id", help="the MLflow run id of a training run (an arm-seed child run)")
+    rep.add_argument("--pool", default=None, help="entropy pool (default: <repo>/data/entropy/pool.bin)")
+    rep.add_argument("--data", default=None, help="data stage folder (default: <repo>/data/mnist; rebuilt if its "
+                                                  "digest differs)")
+    rep.add_argument("--fetch", action="store_true", help="take the pool from DVC (cache or remote) at a revision "
+                                                          "that recorded it, even if a local pool exists")
+    rep.add_argument("--quiet", action="store_true", help="no progress bar")
+    rep.set_defaults(func=cmd_replay)
+
+    ui = sub.add_parser("ui", help="start the MLflow UI on 127.0.0.1 against the project's store")
+    ui.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default: %(default)s)")
+    ui.set_defaults(func=cmd_ui)
     return parser
 
 

@@ -144,14 +144,18 @@ def bytes_to_normals(data: np.ndarray, bits: int, method: str = "box_muller") ->
 
 
 def pool_to_normals_file(pool: Path, out: Path, bits: int, method: str,
-                         chunk_normals: int = CHUNK_NORMALS) -> int:
-    """Stream ``pool`` through :func:`bytes_to_normals` into a float32 ``.npy`` at ``out``.
+                         chunk_normals: int = CHUNK_NORMALS, n_bytes: int | None = None) -> int:
+    """Stream ``pool`` (its first ``n_bytes``; None: all) through :func:`bytes_to_normals`
+    into a float32 ``.npy`` at ``out``.
 
     Reads and writes one chunk (``chunk_normals``, even) at a time with plain file I/O, so
     memory stays at a few chunks whatever the pool size (no memory map of the output); the
     file appears atomically. Returns the number of normals written.
     """
-    n = normals_in_pool(pool.stat().st_size, bits, method)
+    size = pool.stat().st_size
+    if n_bytes is not None and n_bytes > size:
+        raise QganError(f"{pool}: holds {size:,} bytes, fewer than the {n_bytes:,} to convert")
+    n = normals_in_pool(size if n_bytes is None else n_bytes, bits, method)
     if chunk_normals % 2:
         raise ValueError(f"chunk_normals must be even, got {chunk_normals}")
     read_bytes = chunk_normals * bytes_per_uniform(bits)  # an even number of uniforms per read

@@ -9,6 +9,7 @@ training images (``reference``). Every other arm is compared with ``prng`` seed 
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import torch
 from qgan import tracking
 from qgan.archive import read_manifest
 from qgan.atomic import read_json, write_json_atomic, write_text_atomic
+from qgan.budget import records_to_accounting
 from qgan.classifier import images_to_outputs
 from qgan.compare import judge, paired_comparison
 from qgan.convert import load_normals
@@ -42,8 +44,10 @@ def checkpoint_to_generator(checkpoint: dict, device: torch.device) -> Generator
 
 
 def evaluate_runs(checkpoints: dict[tuple[str, int], dict], classifier: Classifier, train: Split,
-                  test: Split, params: Params, normals: np.ndarray | None, device: torch.device) -> dict:
-    """Every metric of every run, the floors and the paired comparisons: ``metrics/evaluate.json``."""
+                  test: Split, params: Params, pool_bytes: int, normals: np.ndarray | None,
+                  device: torch.device) -> dict:
+    """Every metric of every run, the floors, the paired comparisons and each run's noise
+    accounting (training, grid and evaluation ranges, reuse factor): ``metrics/evaluate.json``."""
     cfg = params.evaluate
     n, batch = cfg.n_samples, cfg.batch_size
     test_feats, _ = images_to_outputs(classifier, uint8_to_images(test.images), batch)
@@ -55,21 +59,26 @@ def evaluate_runs(checkpoints: dict[tuple[str, int], dict], classifier: Classifi
         return features_to_metrics(reference, feats, probs, cfg.kid_subsets, cfg.kid_subset_size)
 
     scores: dict[str, dict[int, dict]] = {}
+    noise_records = {}
     for (arm, seed), checkpoint in sorted(checkpoints.items()):
         generator = checkpoint_to_generator(checkpoint, device)
-        noise, _ = make_noise(arm, "eval", noise_context(params, len(train.labels), seed, normals))
+        noise = make_noise(arm, "eval", noise_context(params, len(train.labels), seed, pool_bytes, normals))
         feats, probs = images_to_outputs(classifier, generate_images(generator, noise, n, batch), batch)
         scores.setdefault(arm, {})[seed] = score(feats, probs)
+        noise_records[f"{arm}-{seed}"] = {**checkpoint["noise"], "eval": noise.record()}
 
     result = {"n_samples": n, "n_test": int(len(test.labels)), "extractor": "classifier penultimate (128-d)",
               "reference": {**{k: v for k, v in score(real_feats, real_probs).items() if k in METRICS},
                             "n_real": int(len(real.labels))},
               "class_counts": {arm: {str(s): m["class_counts"] for s, m in per.items()} for arm, per in scores.items()},
-              "paired": {}, "verdicts": {}}
+              "noise": noise_records, "paired": {}, "verdicts": {}}
     for metric in (*METRICS, "kid_std"):
         result[metric] = {arm: {**{str(s): m[metric] for s, m in per.items()},
                                 "mean": float(np.mean([m[metric] for m in per.values()]))}
                           for arm, per in scores.items()}
+    result["accounting"] = records_to_accounting(noise_records, pool_bytes)
+    if result["accounting"]["overlaps"] or result["accounting"]["outside_pool"]:
+        raise QganError(f"noise accounting: pool ranges overlap or lie outside the pool: {result['accounting']}")
     result["paired"], result["verdicts"] = compare_arms(scores, cfg.margin, cfg.alpha)
     return result
 
@@ -111,7 +120,7 @@ def run_evaluation(params: Params, data_dir: Path, models_dir: Path, classifier_
                    noise_figure: Path, classifier_metrics: Path, train_dir: Path, out_metrics: Path, out_report: Path,
                    figures_dir: Path) -> dict:
     """Score every (arm, seed) run, write metrics, figures and the report; log each run's metrics
-    to its MLflow run, with the report, ``evaluate.json`` and the metrics figure as artifacts."""
+    to its MLflow run and the comparison to the pipeline's parent run (:func:`log_evaluation`)."""
     make_deterministic(params.train.threads)
     device = select_device(params.train.device)
     train, test = load_split(data_dir, "train"), load_split(data_dir, "test")
@@ -125,8 +134,10 @@ def run_evaluation(params: Params, data_dir: Path, models_dir: Path, classifier_
         if not path.exists():
             raise QganError(f"{path}: not found; run the train stage for {arm}-{seed}")
         checkpoints[(arm, seed)] = load_checkpoint(path)
+    manifest = read_manifest(manifest_path)
     normals = load_normals(normals_path) if set(POOL_ARMS) & set(params.train.arms) else None
-    result = evaluate_runs(checkpoints, classifier, train, test, params, normals, device)
+    result = evaluate_runs(checkpoints, classifier, train, test, params, int(manifest["total_bytes"]), normals,
+                           device)
     write_json_atomic(out_metrics, result)
 
     write_text_atomic(figures_dir / "per_seed.csv", per_seed_csv(result))
@@ -136,17 +147,42 @@ def run_evaluation(params: Params, data_dir: Path, models_dir: Path, classifier_
                **{f"grid:{a}-{s}": train_dir / f"{a}-{s}" / "samples.png" for a, s in runs},
                **{f"losses:{a}-{s}": train_dir / f"{a}-{s}" / "losses.png" for a, s in runs}}
     figures = {k: os.path.relpath(p, out_report.parent) for k, p in figures.items() if p.exists()}
-    write_report(out_report, result, read_manifest(manifest_path), read_json(noise_metrics),
+    write_report(out_report, result, manifest, read_json(noise_metrics),
                  read_json(entropy_metrics), read_json(classifier_metrics), runs, figures)
+    log_evaluation(result, checkpoints, params, manifest,
+                   [out_report, out_metrics, figures_dir / "metrics.png", noise_figure])
+    return result
 
+
+def log_evaluation(result: dict, checkpoints: dict[tuple[str, int], dict], params: Params, manifest: dict,
+                   artifacts: list[Path]) -> None:
+    """Each run's metrics and evaluation noise on its own MLflow run; on the pipeline's parent run
+    the per-arm means (``<arm>/<metric>``), each comparison's difference, CI and p-value
+    (``<arm>_vs_prng/<metric>_diff``, ...), verdict tags, the report and figures; then the
+    parent is finished."""
+    children = []
     for (arm, seed), checkpoint in checkpoints.items():
         try:
             run = tracking.RunLogger.resume(checkpoint["mlflow_run_id"])
         except Exception as exc:  # the store may have been reset since training
             print(f"warning: MLflow run of {arm}-{seed} not found ({exc.__class__.__name__}); metrics not logged")
             continue
+        children.append(run.run_id)
         run.log_metrics([("fid_lenet", result["fid"][arm][str(seed)], 0), ("eval_n_samples", result["n_samples"], 0),
                          *((f"eval_{m}", result[m][arm][str(seed)], 0) for m in (*METRICS, "kid_std"))])
-        for path in (out_report, out_metrics, figures_dir / "metrics.png"):  # the comparison, beside each run
-            run.log_artifact(path, "evaluation")
-    return result
+        run.set_tags({"noise_eval": json.dumps(result["noise"][f"{arm}-{seed}"]["eval"])})
+    parent = tracking.RunLogger.open_pipeline(params.flat(), tracking.pipeline_tags(params.train, manifest))
+    rows = [(f"{arm}/{m}", result[m][arm]["mean"], 0) for m in METRICS for arm in result[m]]
+    tags = {"evaluated_runs": ",".join(children), "eval_n_samples": result["n_samples"]}
+    for pair, comparisons in result["paired"].items():
+        for m, c in comparisons.items():
+            rows += [(f"{pair}/{m}_{k}", c[key], 0) for k, key in (
+                ("diff", "mean"), ("ci_low", "bootstrap_ci95_low"), ("ci_high", "bootstrap_ci95_high"),
+                ("p_t", "t_pvalue"), ("p_tost", "tost_pvalue")) if key in c]
+            tags[f"verdict.{pair}.{m}"] = result["verdicts"][pair][m]
+    parent.log_metrics(rows)
+    parent.set_tags(tags)
+    for path in artifacts:
+        if path.exists():
+            parent.log_artifact(path, "evaluation")
+    parent.finish()

@@ -1,7 +1,7 @@
 """Latent noise sources: one interface, a small registry keyed by arm name.
 
-Every source serves ``sample(batch, latent_dim) -> Tensor (batch, latent_dim)`` float32
-and counts what it drew. Arms:
+Every source serves ``sample(batch, latent_dim) -> Tensor (batch, latent_dim)`` float32,
+counts what it drew and says where it read (:meth:`NormalStream.record`). Arms:
 
 - ``entropy``: consecutive normals from the run's own range of ``normals.npy`` (the pool).
 - ``prng``: bytes from a seeded PCG64 generator, converted by the *same*
@@ -14,7 +14,9 @@ and counts what it drew. Arms:
 
 Each run uses three regions (``train``, ``grid``, ``eval``) that never overlap: disjoint
 ranges of the pool for ``entropy``, independent streams (a SeedSequence spawn key per arm and
-region) for the others.
+region) for the others. Every arm's region has the size the layout gives the pool range, and
+when the layout cycles (``train.on_exhausted: cycle``) every arm's training stream restarts
+after that many normals: reuse is the same in every arm, so it never confounds the comparison.
 Sources never touch torch's global RNG, so dropout and init stay paired across arms.
 """
 from __future__ import annotations
@@ -25,11 +27,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from qgan.budget import NoiseLayout, noise_layout
+from qgan.budget import REGIONS, NoiseLayout, noise_layout
 from qgan.convert import bytes_per_uniform, bytes_to_normals
 from qgan.errors import QganError
 
-REGIONS = ("train", "grid", "eval")
 PRNG_BLOCK = 1 << 16  # normals converted per PRNG refill
 PRNG_SPAWN_KEY = 1  # first spawn-key word of the prng arm; the second is the region
 SPAWN_KEYS = {"prng": PRNG_SPAWN_KEY, "prng2": 2, "torch": 3, "legacy8": 4}  # one independent stream per arm
@@ -41,17 +42,43 @@ class NoiseExhausted(QganError):
 
 
 class NormalStream:
-    """Base class: serves consecutive float32 normals through :meth:`take`."""
+    """Base class: serves consecutive float32 normals through :meth:`take`.
 
-    def __init__(self):
+    ``size`` bounds the stream (None: unbounded); with ``cycle`` the stream restarts from its
+    first normal after ``size`` normals instead of stopping. ``info`` says where it reads.
+    """
+
+    def __init__(self, info: dict | None = None, size: int | None = None, cycle: bool = False):
+        if cycle and not size:
+            raise ValueError("a cycling stream needs a size")
+        self.info, self.size, self.cycle = dict(info or {}), size, cycle
         self.drawn = 0  # normals served so far
 
     def _next(self, n: int) -> np.ndarray:
+        """The next ``n`` normals from the current position, ``(n,) float32``."""
+        raise NotImplementedError
+
+    def _restart(self) -> None:
+        """Go back to the first normal (only called when cycling)."""
         raise NotImplementedError
 
     def take(self, n: int) -> np.ndarray:
         """The next ``n`` normals, ``(n,) float32``."""
-        out = self._next(n)
+        if not self.cycle:
+            if self.size is not None and self.drawn + n > self.size:
+                raise NoiseExhausted(f"{self.describe()}: range of {self.size:,} normals exhausted: asked for "
+                                     f"{n:,} more after {self.drawn:,}")
+            out = self._next(n)
+        else:
+            parts, served = [], self.drawn
+            while served < self.drawn + n:
+                pos = served % self.size
+                if pos == 0 and served:
+                    self._restart()
+                piece = min(self.drawn + n - served, self.size - pos)
+                parts.append(self._next(piece))
+                served += piece
+            out = parts[0] if len(parts) == 1 else np.concatenate(parts)
         self.drawn += n
         return out
 
@@ -59,34 +86,49 @@ class NormalStream:
         """``(batch, latent_dim)`` float32 latent vectors."""
         return torch.from_numpy(self.take(batch * latent_dim)).view(batch, latent_dim)
 
+    def describe(self) -> str:
+        return self.info.get("source", type(self).__name__)
+
+    def record(self) -> dict:
+        """Where the stream read and how much: ``info`` plus ``drawn`` and ``reuse_factor``
+        (normals drawn per normal of the range, 1.0 when none was read twice)."""
+        reuse = self.drawn / self.size if self.cycle and self.drawn > self.size else 1.0
+        return {**self.info, "size": self.size, "cycle": self.cycle, "drawn": self.drawn,
+                "reuse_factor": round(reuse, 6)}
+
 
 class ArrayNoise(NormalStream):
     """Normals ``[start, stop)`` of an array (a memory-mapped ``normals.npy``)."""
 
-    def __init__(self, normals: np.ndarray, start: int, stop: int):
-        super().__init__()
+    def __init__(self, normals: np.ndarray, start: int, stop: int, info: dict | None = None, cycle: bool = False):
+        super().__init__(info, stop - start, cycle)
         if normals.dtype != np.float32 or normals.ndim != 1:
             raise QganError(f"normals must be 1-D float32, got {normals.dtype} {normals.shape}")
         if stop > len(normals):
-            raise NoiseExhausted(f"the run needs normals [{start}, {stop}) but the pool gives only "
-                                 f"{len(normals)}; raise harvest.bytes or use harvest.bytes: auto")
-        self.normals, self.start, self.stop = normals, start, stop
+            raise NoiseExhausted(f"the run needs normals [{start:,}, {stop:,}) but the pool gives only "
+                                 f"{len(normals):,}; raise harvest.bytes or use harvest.bytes: auto")
+        self.normals, self.start, self.cursor = normals, start, start
 
     def _next(self, n: int) -> np.ndarray:
-        pos = self.start + self.drawn
-        if pos + n > self.stop:
-            raise NoiseExhausted(f"range [{self.start}, {self.stop}) exhausted: asked for {n} "
-                                 f"more normals after {self.drawn}")
-        return np.array(self.normals[pos:pos + n], dtype=np.float32)  # a copy, not a view of the file
+        out = np.array(self.normals[self.cursor:self.cursor + n], dtype=np.float32)  # a copy, not a view
+        self.cursor += n
+        return out
+
+    def _restart(self) -> None:
+        self.cursor = self.start
 
 
 class PrngNoise(NormalStream):
     """Bytes of ``numpy.random.PCG64(seed_seq)`` through :func:`bytes_to_normals`."""
 
-    def __init__(self, seed_seq: np.random.SeedSequence, bits: int, method: str):
-        super().__init__()
-        self.rng = np.random.Generator(np.random.PCG64(seed_seq))
-        self.bits, self.method = bits, method
+    def __init__(self, seed_seq: np.random.SeedSequence, bits: int, method: str, info: dict | None = None,
+                 size: int | None = None, cycle: bool = False):
+        super().__init__(info, size, cycle)
+        self.seed_seq, self.bits, self.method = seed_seq, bits, method
+        self._restart()
+
+    def _restart(self) -> None:
+        self.rng = np.random.Generator(np.random.PCG64(self.seed_seq))
         self.buffer = np.empty(0, dtype=np.float32)
 
     def _next(self, n: int) -> np.ndarray:
@@ -100,65 +142,79 @@ class PrngNoise(NormalStream):
         return joined[:n]
 
 
-@dataclass(frozen=True)
-class NoiseContext:
-    """What a factory needs to build a run's source for one region."""
-    seed: int                  # the run's seed
-    slot: int                  # position of the seed in train.seeds (its pool slot)
-    layout: NoiseLayout        # where each slot's ranges lie in the pool
-    normals: np.ndarray | None  # the pool's normals (memory-mapped), for arms that read it
-    bits: int                  # convert.bits
-    method: str                # convert.method
-
-
-def entropy_noise(region: str, ctx: NoiseContext) -> tuple[NormalStream, dict]:
-    if ctx.normals is None:
-        raise QganError("the entropy arm needs the pool's normals.npy")
-    start, stop = getattr(ctx.layout, f"{region}_range")(ctx.slot)
-    return ArrayNoise(ctx.normals, start, stop), {"source": "pool", "range": [start, stop]}
-
-
 class TorchNoise(NormalStream):
     """``torch.randn`` from its own ``torch.Generator`` (never the global one)."""
 
-    def __init__(self, seed: int):
-        super().__init__()
+    def __init__(self, seed: int, info: dict | None = None, size: int | None = None, cycle: bool = False):
+        super().__init__(info, size, cycle)
+        self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
+
+    def _restart(self) -> None:
+        self.generator.manual_seed(self.seed)
 
     def _next(self, n: int) -> np.ndarray:
         return torch.randn(n, generator=self.generator).numpy()
 
 
-def _stream(arm: str, region: str, ctx: NoiseContext) -> tuple[np.random.SeedSequence, tuple]:
+@dataclass(frozen=True)
+class NoiseContext:
+    """What a factory needs to build a run's source for one region."""
+    seed: int                  # the run's seed
+    slot: int                  # position of the seed in train.seeds (its pool slot)
+    layout: NoiseLayout        # where each slot's ranges lie in the pool, and whether training cycles
+    normals: np.ndarray | None  # the pool's normals (memory-mapped), for arms that read it
+    bits: int                  # convert.bits
+    method: str                # convert.method
+
+
+def _bounds(region: str, ctx: NoiseContext) -> tuple[int, int, bool]:
+    """The region's pool range and whether it cycles (training only, when the layout says so)."""
+    start, stop = ctx.layout.region_range(region, ctx.slot)
+    return start, stop, region == "train" and ctx.layout.cycles
+
+
+def entropy_noise(region: str, ctx: NoiseContext) -> NormalStream:
+    if ctx.normals is None:
+        raise QganError("the entropy arm needs the pool's normals.npy")
+    start, stop, cycle = _bounds(region, ctx)
+    w = bytes_per_uniform(ctx.bits)
+    info = {"source": "pool", "normals": [start, stop], "bytes": [start * w, stop * w]}
+    return ArrayNoise(ctx.normals, start, stop, info, cycle)
+
+
+def _stream(arm: str, region: str, ctx: NoiseContext) -> tuple[np.random.SeedSequence, dict, int, bool]:
+    """The arm's independent stream for ``region``, a record of it, its size and cycling."""
+    start, stop, cycle = _bounds(region, ctx)
     key = (SPAWN_KEYS[arm], REGIONS.index(region))
-    return np.random.SeedSequence(ctx.seed, spawn_key=key), key
+    info = {"seed": ctx.seed, "spawn_key": list(key), "normals": [0, stop - start]}
+    return np.random.SeedSequence(ctx.seed, spawn_key=key), info, stop - start, cycle
 
 
-def prng_noise(region: str, ctx: NoiseContext, arm: str = "prng") -> tuple[NormalStream, dict]:
-    seq, key = _stream(arm, region, ctx)
-    return PrngNoise(seq, ctx.bits, ctx.method), {"source": "PCG64", "seed": ctx.seed, "spawn_key": list(key)}
+def prng_noise(region: str, ctx: NoiseContext, arm: str = "prng") -> NormalStream:
+    seq, info, size, cycle = _stream(arm, region, ctx)
+    return PrngNoise(seq, ctx.bits, ctx.method, {"source": "PCG64", **info}, size, cycle)
 
 
-def legacy8_noise(region: str, ctx: NoiseContext) -> tuple[NormalStream, dict]:
-    seq, key = _stream("legacy8", region, ctx)
-    return PrngNoise(seq, LEGACY_BITS, "box_muller"), {"source": "PCG64, 8-bit uniforms", "seed": ctx.seed,
-                                                       "spawn_key": list(key)}
+def legacy8_noise(region: str, ctx: NoiseContext) -> NormalStream:
+    seq, info, size, cycle = _stream("legacy8", region, ctx)
+    return PrngNoise(seq, LEGACY_BITS, "box_muller", {"source": "PCG64, 8-bit uniforms", **info}, size, cycle)
 
 
-def torch_noise(region: str, ctx: NoiseContext) -> tuple[NormalStream, dict]:
-    seq, key = _stream("torch", region, ctx)
+def torch_noise(region: str, ctx: NoiseContext) -> NormalStream:
+    seq, info, size, cycle = _stream("torch", region, ctx)
     seed = int(seq.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))  # torch seeds are < 2^63
-    return TorchNoise(seed), {"source": "torch.randn", "seed": ctx.seed, "spawn_key": list(key)}
+    return TorchNoise(seed, {"source": "torch.randn", **info}, size, cycle)
 
 
-NOISE_SOURCES: dict[str, Callable[[str, NoiseContext], tuple[NormalStream, dict]]] = {
+NOISE_SOURCES: dict[str, Callable[[str, NoiseContext], NormalStream]] = {
     "entropy": entropy_noise, "prng": prng_noise,
     "prng2": lambda region, ctx: prng_noise(region, ctx, "prng2"),
     "legacy8": legacy8_noise, "torch": torch_noise}
 
 
-def make_noise(arm: str, region: str, ctx: NoiseContext) -> tuple[NormalStream, dict]:
-    """Build ``arm``'s source for ``region``; returns it and a record of where it reads."""
+def make_noise(arm: str, region: str, ctx: NoiseContext) -> NormalStream:
+    """Build ``arm``'s source for ``region``; its :meth:`~NormalStream.record` says where it reads."""
     if region not in REGIONS:
         raise ValueError(f"region must be one of {REGIONS}, got {region!r}")
     try:
@@ -168,7 +224,11 @@ def make_noise(arm: str, region: str, ctx: NoiseContext) -> tuple[NormalStream, 
     return factory(region, ctx)
 
 
-def noise_context(params, n_train: int, seed: int, normals: np.ndarray | None) -> NoiseContext:
-    """The context of the run with ``seed``, from the params and the training-set size."""
-    return NoiseContext(seed=seed, slot=params.train.seeds.index(seed), layout=noise_layout(params, n_train),
+def noise_context(params, n_train: int, seed: int, pool_bytes: int, normals: np.ndarray | None) -> NoiseContext:
+    """The context of the run with ``seed``: the layout the pool of ``pool_bytes`` allows
+    (:func:`qgan.budget.noise_layout`), and the pool's normals for arms that read them."""
+    if seed not in params.train.seeds:
+        raise QganError(f"seed {seed} is not in train.seeds {list(params.train.seeds)}")
+    return NoiseContext(seed=seed, slot=params.train.seeds.index(seed),
+                        layout=noise_layout(params, n_train, pool_bytes),
                         normals=normals, bits=params.convert.bits, method=params.convert.method)

@@ -23,6 +23,7 @@ CONVERT_METHODS = ("box_muller", "inverse_cdf")
 NOISE_ARMS = ("entropy", "prng", "prng2", "legacy8", "torch")  # see qgan/noise.py
 POOL_ARMS = ("entropy",)  # arms whose noise is read from the harvested pool
 DEVICES = ("auto", "cpu", "cuda")
+ON_EXHAUSTED = ("error", "cycle")  # what training does when the pool is shorter than the runs draw
 
 
 class _Checker:
@@ -213,6 +214,7 @@ class TrainConfig:
     beta2: float = 0.999                # Adam beta2
     device: str = "auto"                # auto = CUDA when present, else CPU
     threads: int = 2                    # CPU threads torch may use (recorded: results depend on it)
+    on_exhausted: str = "error"         # pool shorter than the runs draw: error, or cycle (reuse each range)
 
     @classmethod
     def from_dict(cls, d: Any) -> "TrainConfig":
@@ -234,7 +236,8 @@ class TrainConfig:
                    batch_size=c.integer("batch_size", cls.batch_size, low=2), lr=c.number("lr", cls.lr, 0.0, 1.0),
                    beta1=c.number("beta1", cls.beta1, 0.0, 1.0, closed_low=True),
                    beta2=c.number("beta2", cls.beta2, 0.0, 1.0, closed_low=True),
-                   device=c.choice("device", cls.device, DEVICES), threads=c.integer("threads", cls.threads, low=1))
+                   device=c.choice("device", cls.device, DEVICES), threads=c.integer("threads", cls.threads, low=1),
+                   on_exhausted=c.choice("on_exhausted", cls.on_exhausted, ON_EXHAUSTED))
 
 
 @dataclass(frozen=True)
@@ -266,13 +269,18 @@ class Params:
     train: TrainConfig
     evaluate: EvaluateConfig
 
+    def to_dict(self) -> dict[str, Any]:
+        """The params as ``params.yaml`` holds them (``dict_to_params`` reads it back)."""
+        out: dict[str, Any] = {"latent_dim": self.latent_dim}
+        for section in SECTIONS:
+            out[section] = {k: list(v) if isinstance(v, tuple) else v
+                            for k, v in dataclasses.asdict(getattr(self, section)).items()}
+        return out
+
     def flat(self) -> dict[str, Any]:
         """Params as ``{"train.lr": 0.0002, ...}``: stable names for MLflow."""
-        out: dict[str, Any] = {"latent_dim": self.latent_dim}
-        for section in ("data", "harvest", "convert", "classifier", "train", "evaluate"):
-            for key, value in dataclasses.asdict(getattr(self, section)).items():
-                out[f"{section}.{key}"] = list(value) if isinstance(value, tuple) else value
-        return out
+        return {"latent_dim": self.latent_dim, **{f"{section}.{k}": v for section, values in self.to_dict().items()
+                                                  if section != "latent_dim" for k, v in values.items()}}
 
 
 SECTIONS = {"data": DataConfig, "harvest": HarvestConfig, "convert": ConvertConfig,

@@ -67,6 +67,35 @@ def controls_lines(result: dict) -> list[str]:
     return lines
 
 
+def _span(rec: dict) -> str:
+    a, b = rec["normals"]
+    return f"[{a:,}, {b:,})"
+
+
+def accounting_lines(result: dict) -> list[str]:
+    """Where each run's noise came from, how much it drew and whether any was reused."""
+    acc, runs = result["accounting"], result["noise"]
+    reuse = acc["max_reuse_factor"]
+    lines = [(f"**Training noise was reused**: with `train.on_exhausted: cycle` each run read its training range "
+              f"up to {reuse:.3g} times (the pool was shorter than the runs draw). Every arm's stream restarts "
+              "after the same number of normals, so reuse does not confound the comparison, but the noise is not "
+              "fresh." if reuse > 1 else
+              "No normal was read twice: each run's training, grid and evaluation noise come from disjoint ranges."),
+             "", f"Pool: {acc['pool_bytes']:,} bytes; {acc['pool_ranges']} ranges read by the runs, "
+                 f"{acc['bytes_read']:,} bytes in all, none overlapping"
+                 + (f" (**overlaps: {', '.join(acc['overlaps'])}**)" if acc["overlaps"] else "") + ".", "",
+             "| run | source | training normals | pool bytes | drawn | reuse | grid normals | evaluation normals |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, r in runs.items():
+        t = r["train"]
+        source = t["source"] + (f" (seed {t['seed']}, spawn key {t['spawn_key']})" if "spawn_key" in t else "")
+        pool = f"[{t['bytes'][0]:,}, {t['bytes'][1]:,})" if "bytes" in t else "-"
+        lines.append(f"| {name} | {source} | {_span(t)} | {pool} | {t['drawn']:,} | {t['reuse_factor']:.3g} | "
+                     f"{_span(r['grid'])} | {_span(r['eval'])} |")
+    return lines + ["", "Ranges of `pool` sources are positions in `normals.npy` (normal i is pool bytes "
+                        "[i·w, (i+1)·w), w = ceil(bits/8)); other sources count positions in their own stream."]
+
+
 def health_line(health: dict | None) -> str:
     """The last harvest's SP 800-90B health-test record, from the manifest."""
     if not health:
@@ -165,6 +194,7 @@ def write_report(path: Path, result: dict, manifest: dict, noise_stats: dict, en
     if not result["verdicts"]:
         lines.append("- no `prng` arm to compare with.")
     lines += ["", "## Controls", "", *controls_lines(result)]
+    lines += ["", "## Noise accounting", "", *accounting_lines(result)]
     lines += ["", "## Samples (fixed grid noise of each run)", "",
               "| seed | " + " | ".join(sorted({a for a, _ in runs})) + " |",
               "|---|" + "---|" * len({a for a, _ in runs})]

@@ -8,9 +8,11 @@ from qgan.errors import QganError
 
 
 def run_stage(main: Callable[[], object]) -> int:
+    """Exit status: ``main``'s own when it returns an int (``qgan replay``: 1 = differs), else 0;
+    2 with one ``qgan: error:`` line for a :class:`QganError`."""
     try:
-        main()
+        status = main()
     except QganError as exc:
         print(f"qgan: error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    return status if isinstance(status, int) else 0

@@ -1,5 +1,12 @@
 """MLflow tracking that survives DVC's temp and queued experiment runs.
 
+Runs: one *pipeline* run per DVC pipeline run (named after the DVC experiment, or
+``workspace@<rev>`` for a plain ``dvc repro``), holding the shared params and, once
+``evaluate`` has run, the comparison; one child run per (arm, seed) under it (MLflow's
+``mlflow.parentRunId``). Stages run as separate processes, so the train stages find their
+parent by a key (experiment name, code revision, every param) among *running* pipeline
+runs; ``evaluate`` finishes it, so a later ``dvc repro`` of the same config opens a new one.
+
 Store: ``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<root>/mlflow.db`` with artifacts
 in ``<root>/mlruns``, where ``<root>`` is ``$DVC_ROOT`` (DVC points it at the real repo
 even inside ``dvc exp run --temp`` and queued runs) or the project root found from the
@@ -8,6 +15,8 @@ run that first creates it inside a temp dir does not leave a dead path behind.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import time
@@ -23,6 +32,15 @@ TAG_ENTROPY_SHA256, TAG_ENTROPY_SOURCE, TAG_QUANTUM = "entropy_sha256", "entropy
 TAG_EMULATED = "entropy_emulated"  # bytes served by `qgan emulate`, never quantum
 TAG_DVC_EXP_NAME, TAG_DVC_BASELINE_REV = "dvc_exp_name", "dvc_baseline_rev"
 TAG_GENERATOR_SHA256 = "generator_sha256"
+TAG_ENTROPY_BYTES = "entropy_bytes"         # pool size the run saw: replay checks the sha256 of this prefix
+TAG_DATA_DIGEST = "data_digest"             # data/mnist/meta.json's digest
+TAG_REUSE = "noise_reuse_factor"            # times each training normal was read (1.0: never reused)
+TAG_CODE_DIRTY = "code_dirty"               # qgan/, stages/ or dvc.yaml differed from the recorded commit
+TAG_ROLE, TAG_PIPELINE_KEY = "qgan_role", "pipeline_key"  # "pipeline" (parent) or "training" (child)
+TAG_PARENT = "mlflow.parentRunId"
+TAG_GIT_COMMIT = "mlflow.source.git.commit"
+DATA_CONTEXT = "mlflow.data.context"        # MLflow's dataset-input tag: what the dataset was used for
+CODE_PATHS = ("qgan", "stages", "dvc.yaml")  # what decides a run's result besides params and data
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -63,12 +81,51 @@ def ensure_experiment(client, root: Path, name: str | None = None) -> str:
     raise RuntimeError(f"could not create or find MLflow experiment {name!r}")
 
 
-def git_commit(root: Path) -> str | None:
+def _git(cwd: Path, *args: str) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return out.stdout.strip() or None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_commit(root: Path) -> str | None:
+    return _git(root, "rev-parse", "HEAD") or None
+
+
+def code_revision(root: Path) -> str | None:
+    """The commit the code came from: DVC's baseline in an experiment, else ``HEAD``."""
+    return os.environ.get("DVC_EXP_BASELINE_REV") or git_commit(root)
+
+
+def code_dirty(cwd: Path | None = None) -> bool | None:
+    """Whether the running checkout's code differs from its commit (None: not a git checkout)."""
+    status = _git(cwd or Path.cwd(), "status", "--porcelain", "--", *CODE_PATHS)
+    return None if status is None else bool(status)
+
+
+def entropy_tags(manifest: dict) -> dict[str, Any]:
+    """Tags naming the entropy pool a run saw (from the archive's manifest)."""
+    return {TAG_ENTROPY_SHA256: manifest["sha256"], TAG_ENTROPY_BYTES: int(manifest["total_bytes"]),
+            TAG_ENTROPY_SOURCE: ",".join(manifest.get("sources", [])) or "none",
+            TAG_QUANTUM: str(bool(manifest.get("quantum"))).lower(),
+            TAG_EMULATED: str(bool(manifest.get("emulated"))).lower()}
+
+
+def pipeline_tags(train_cfg, manifest: dict) -> dict[str, Any]:
+    """Tags of a pipeline (parent) run: the arms and seeds compared and the entropy pool."""
+    return {**entropy_tags(manifest), "arms": ",".join(train_cfg.arms), "seeds": ",".join(map(str, train_cfg.seeds))}
+
+
+def pipeline_key(params_flat: dict[str, Any], root: Path) -> str:
+    """What ties the stages of one pipeline run together: experiment name, revision, params."""
+    ident = {"name": os.environ.get("DVC_EXP_NAME") or "workspace", "rev": code_revision(root),
+             "params": params_flat}
+    return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def pipeline_name(root: Path) -> str:
+    return os.environ.get("DVC_EXP_NAME") or f"workspace@{(code_revision(root) or 'no-git')[:7]}"
 
 
 def dvc_tags() -> dict[str, str]:
@@ -89,12 +146,28 @@ class RunLogger:
         root = root or project_root()
         client = _client(root)
         tags = {**tags, **dvc_tags(), "mlflow.runName": run_name}
-        commit = os.environ.get("DVC_EXP_BASELINE_REV") or git_commit(root)
+        commit = code_revision(root)
         if commit:
-            tags["mlflow.source.git.commit"] = commit
+            tags[TAG_GIT_COMMIT] = commit
         run = client.create_run(ensure_experiment(client, root), run_name=run_name,
                                 tags={k: str(v) for k, v in tags.items()})
         return cls(client, run.info.run_id)
+
+    @classmethod
+    def open_pipeline(cls, params_flat: dict[str, Any], tags: dict[str, Any], root: Path | None = None
+                      ) -> "RunLogger":
+        """This pipeline run's parent: the running one with its key, else a new one with the params."""
+        root = root or project_root()
+        client = _client(root)
+        key = pipeline_key(params_flat, root)
+        found = client.search_runs([ensure_experiment(client, root)],
+                                   f"tags.{TAG_PIPELINE_KEY} = '{key}' and attributes.status = 'RUNNING'",
+                                   max_results=1, order_by=["attributes.start_time DESC"])
+        if found:
+            return cls(client, found[0].info.run_id)
+        run = cls.start(pipeline_name(root), {**tags, TAG_ROLE: "pipeline", TAG_PIPELINE_KEY: key}, root)
+        run.log_params(params_flat)
+        return run
 
     @classmethod
     def resume(cls, run_id: str, root: Path | None = None) -> "RunLogger":
@@ -123,6 +196,18 @@ class RunLogger:
 
     def log_artifact(self, path: Path, folder: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), folder)
+
+    def log_image(self, image, key: str, step: int) -> None:
+        """An image ``(H, W) uint8`` under ``key`` at ``step`` (the UI shows a slider over steps)."""
+        self.client.log_image(self.run_id, image, key=key, step=step)
+
+    def log_dataset(self, name: str, digest: str, uri: str, profile: dict[str, Any], context: str) -> None:
+        """Record an input as an MLflow dataset: name, digest (MLflow keeps 36 characters), where it
+        lies and a profile (sizes, full hashes), with what it was used for as ``context``."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+        dataset = Dataset(name=name, digest=digest[:32], source_type="local", source=json.dumps({"uri": uri}),
+                          profile=json.dumps(profile, sort_keys=True))
+        self.client.log_inputs(self.run_id, [DatasetInput(dataset, [InputTag(DATA_CONTEXT, context)])])
 
     def finish(self, ok: bool = True) -> None:
         self.client.set_terminated(self.run_id, "FINISHED" if ok else "FAILED")

@@ -1,9 +1,10 @@
 """Train one GAN (one arm, one seed) with the seed tutorial's recipe, and record it.
 
-Pairing: for a given seed every arm gets the same weight init (``torch.manual_seed(seed)``
-before building G and D), the same data order (its own ``torch.Generator``) and the same
-dropout masks (torch's global RNG, which noise sources never touch). Only the latent
-noise differs.
+Pairing: for a given seed every arm gets the same weight init, the same data order and the
+same dropout masks, from three independent seeds derived from the run's seed
+(:func:`pairing_seeds`): init from torch's global generator seeded before building G and D,
+data order from its own ``torch.Generator``, dropout from the global generator re-seeded
+after init (noise sources never touch it). Only the latent noise differs.
 
 Losses per step (BCE, as the seed):
 ``L_D = BCE(D(x), 1) + BCE(D(G(z1)), 0)`` and ``L_G = BCE(D(G(z2)), 1)``, with fresh
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -26,6 +28,8 @@ from qgan.noise import NormalStream
 from qgan.params import TrainConfig
 
 LOSS_COLUMNS = ("d_loss_real", "d_loss_fake", "g_loss")  # columns of the per-step loss table
+PAIRING_SPAWN_KEY = (0,)  # SeedSequence spawn key of the pairing seeds (noise streams use 2-word keys)
+PAIRING = ("init", "order", "dropout")
 
 
 @dataclass
@@ -36,17 +40,32 @@ class TrainedGan:
     seconds: float          # wall time of the training loop
 
 
+def pairing_seeds(seed: int) -> dict[str, int]:
+    """Independent torch seeds ``{"init", "order", "dropout"}`` derived from the run's seed."""
+    states = np.random.SeedSequence(seed, spawn_key=PAIRING_SPAWN_KEY).generate_state(len(PAIRING), np.uint64)
+    return {name: int(s >> np.uint64(1)) for name, s in zip(PAIRING, states)}  # torch seeds are < 2^63
+
+
 def build_pair(latent_dim: int, seed: int, device: torch.device) -> tuple[Generator, Discriminator]:
-    """G and D initialised from ``seed`` (identical across arms)."""
-    torch.manual_seed(seed)
-    return Generator(latent_dim).to(device), Discriminator().to(device)
+    """G and D initialised from ``seed`` (identical across arms); the global generator is then
+    re-seeded for dropout, so dropout masks do not depend on how much init drew."""
+    seeds = pairing_seeds(seed)
+    torch.manual_seed(seeds["init"])
+    pair = Generator(latent_dim).to(device), Discriminator().to(device)
+    torch.manual_seed(seeds["dropout"])
+    return pair
 
 
 def train_gan(train: Split, cfg: TrainConfig, latent_dim: int, seed: int, noise: NormalStream,
-              device: torch.device, desc: str = "train", progress: bool = True) -> TrainedGan:
-    """Run ``cfg.epochs`` epochs of alternating D and G Adam steps on ``train``."""
+              device: torch.device, desc: str = "train", progress: bool = True,
+              on_epoch_end: Callable[[int, Generator], None] | None = None) -> TrainedGan:
+    """Run ``cfg.epochs`` epochs of alternating D and G Adam steps on ``train``.
+
+    ``on_epoch_end(epoch, generator)`` is called after each epoch (1-based) with G in eval
+    mode under ``torch.no_grad``; it must not draw from torch's global generator.
+    """
     generator, discriminator = build_pair(latent_dim, seed, device)
-    order_rng = torch.Generator().manual_seed(seed)
+    order_rng = torch.Generator().manual_seed(pairing_seeds(seed)["order"])
     images = uint8_to_images(train.images)  # (N, 1, 28, 28) in [-1, 1]
     opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
@@ -83,6 +102,11 @@ def train_gan(train: Split, cfg: TrainConfig, latent_dim: int, seed: int, noise:
             if step % 25 == 0 or step == len(losses) - 1:
                 d, g = (losses[step, 0] + losses[step, 1]).item(), losses[step, 2].item()
                 bar.set_postfix(epoch=f"{epoch + 1}/{cfg.epochs}", d_loss=f"{d:.3f}", g_loss=f"{g:.3f}")
+        if on_epoch_end is not None:
+            generator.eval()
+            with torch.no_grad():
+                on_epoch_end(epoch + 1, generator)
+            generator.train()
     bar.close()
     seconds = time.perf_counter() - start
     return TrainedGan(generator.eval(), discriminator.eval(), losses.cpu().numpy(), seconds)

@@ -37,3 +37,44 @@ def raw_params() -> dict:
 def tiny_params(raw_params):
     from qgan.params import dict_to_params
     return dict_to_params(merged(raw_params, TINY))
+
+
+@pytest.fixture
+def workspace(tmp_path, tiny_params, monkeypatch):
+    """A tiny workspace without DVC: data, an os.urandom pool of exactly the bytes the runs draw,
+    its normals and noise reports, and an MLflow store under ``tmp_path`` (``DVC_ROOT``)."""
+    import json
+
+    import numpy as np
+
+    from qgan.budget import budget_report
+    from qgan.convert import pool_to_normals_file
+    from qgan.data import load_source, save_splits, subsample
+    from qgan.harvest import harvest_to_pool
+    from qgan.params import HarvestConfig
+    from qgan.randomness import pool_to_byte_histogram, randomness_report
+    from qgan.sources import make_source
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    train, test = load_source(tiny_params.data)
+    save_splits(tmp_path / "data", subsample(train, 256, 0, "n_train"), subsample(test, 100, 0, "n_test"),
+                tiny_params.data)
+    need = budget_report(tiny_params, 256, 0)["bytes_needed"]
+    harvest_to_pool(tmp_path / "pool.bin", tmp_path / "manifest.json", make_source(HarvestConfig()), need, 1 << 20,
+                    progress=False)
+    pool_to_normals_file(tmp_path / "pool.bin", tmp_path / "normals.npy", 24, "box_muller")
+    noise, entropy = randomness_report(tmp_path / "pool.bin", pool_to_byte_histogram(tmp_path / "pool.bin"),
+                                       np.load(tmp_path / "normals.npy"), 1000, 10_000, 0.01)
+    (tmp_path / "noise.json").write_text(json.dumps({"bits": 24, "method": "box_muller", **noise}))
+    (tmp_path / "entropy_tests.json").write_text(json.dumps(entropy))
+    return tmp_path
+
+
+def train_in(ws: Path, params, arm: str, seed: int) -> dict:
+    """``run_training`` of (arm, seed) in a :func:`workspace`, with the stage's file layout."""
+    from qgan.runs import run_training
+    return run_training(params, arm, seed, ws / "data", ws / "normals.npy", ws / "manifest.json",
+                        ws / "models" / f"{arm}-{seed}.pt", ws / "metrics" / f"{arm}-{seed}.json",
+                        ws / "reports" / "train" / f"{arm}-{seed}", progress=False)

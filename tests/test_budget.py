@@ -47,3 +47,48 @@ def test_odd_sizes_round_up_so_ranges_never_share_a_byte_pair(tiny_params):
         for start, stop in (layout.train_range(slot), layout.grid_range(slot), layout.eval_range(slot)):
             assert start % 2 == 0 and stop % 2 == 0
     assert layout.demand.eval_normals >= 65 * 7
+
+
+def _with(params, **train):
+    import dataclasses
+    return dataclasses.replace(params, train=dataclasses.replace(params.train, **train))
+
+
+def test_short_pool_stops_with_the_numbers_by_default(tiny_params):
+    from qgan.budget import PoolTooSmall
+    layout = noise_layout(tiny_params, 256)
+    need = 3 * layout.total_normals
+    assert noise_layout(tiny_params, 256, need) == layout  # enough: the planned layout
+    assert noise_layout(tiny_params, 256, 10 * need) == layout  # more (a grown pool): the same ranges
+    with pytest.raises(PoolTooSmall) as err:
+        noise_layout(tiny_params, 256, need - 3)
+    msg = str(err.value)
+    assert f"the pool holds {need - 3:,} bytes ({layout.total_normals - 2:,} normals)" in msg
+    assert f"draw {layout.total_normals:,} normals ({need:,} bytes)" in msg
+    assert f"set harvest.bytes: {need} (or auto)" in msg and "train.on_exhausted: cycle" in msg
+    assert "\n" not in msg
+
+
+def test_cycle_shrinks_only_the_training_span(tiny_params):
+    from qgan.budget import PoolTooSmall
+    params = _with(tiny_params, on_exhausted="cycle")
+    full = noise_layout(params, 256)
+    d = full.demand
+    pool_normals = full.slots * (d.grid_normals + d.eval_normals) + full.slots * 1000 + 1  # span 1000 per slot (the odd normal is left over)
+    layout = noise_layout(params, 256, 3 * pool_normals)
+    assert layout.train_span == 1000 and layout.cycles and layout.reuse_factor == d.train_normals / 1000
+    assert layout.demand == d and layout.total_normals <= pool_normals
+    ranges = sorted(layout.region_range(r, s) for s in range(layout.slots) for r in ("train", "grid", "eval"))
+    assert ranges[0][0] == 0 and all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+    with pytest.raises(PoolTooSmall, match="too few even to cycle"):
+        noise_layout(params, 256, 3 * full.slots * (d.grid_normals + d.eval_normals + 2 * 32 * 8 - 2))
+    prng_only = _with(params, arms=("prng",))
+    assert noise_layout(prng_only, 256, 0) == noise_layout(prng_only, 256)  # no arm reads the pool
+
+
+def test_budget_report_shows_reuse(tiny_params):
+    params = _with(tiny_params, on_exhausted="cycle")
+    need = budget_report(params, 256, 0)["bytes_needed"]
+    assert budget_report(params, 256, need)["reuse_factor"] == 1.0
+    assert budget_report(params, 256, need * 3 // 4)["reuse_factor"] > 1.0
+    assert budget_report(tiny_params, 256, need // 2)["reuse_factor"] is None

@@ -4,7 +4,7 @@ import torch
 
 from qgan.budget import noise_layout
 from qgan.convert import bytes_to_normals
-from qgan.noise import ArrayNoise, NoiseExhausted, make_noise, noise_context
+from qgan.noise import ArrayNoise, NoiseExhausted, PrngNoise, make_noise, noise_context
 
 
 def _pool_normals(tiny_params, raw):
@@ -20,9 +20,9 @@ def pool_bytes(tiny_params):
 def test_one_pool_byte_changes_entropy_batch_not_prng(tiny_params, pool_bytes):
     """The entropy arm's noise really comes from the pool; the prng arm's does not."""
     def first_batches(raw, seed=1):
-        ctx = noise_context(tiny_params, 256, seed, _pool_normals(tiny_params, raw))
-        ent, _ = make_noise("entropy", "train", ctx)
-        prn, _ = make_noise("prng", "train", ctx)
+        ctx = noise_context(tiny_params, 256, seed, len(raw), _pool_normals(tiny_params, raw))
+        ent = make_noise("entropy", "train", ctx)
+        prn = make_noise("prng", "train", ctx)
         return ent.sample(32, 8), prn.sample(32, 8)
 
     slot_start = noise_layout(tiny_params, 256).train_range(1)[0]  # seed 1 sits in slot 1
@@ -36,19 +36,18 @@ def test_one_pool_byte_changes_entropy_batch_not_prng(tiny_params, pool_bytes):
 
 
 def test_regions_and_arms_are_independent(tiny_params, pool_bytes):
-    ctx = noise_context(tiny_params, 256, 0, _pool_normals(tiny_params, pool_bytes))
-    draws = {(arm, region): make_noise(arm, region, ctx)[0].take(100)
+    ctx = noise_context(tiny_params, 256, 0, len(pool_bytes), _pool_normals(tiny_params, pool_bytes))
+    draws = {(arm, region): make_noise(arm, region, ctx).take(100)
              for arm in ("entropy", "prng") for region in ("train", "grid", "eval")}
     values = list(draws.values())
     assert all(not np.array_equal(a, b) for i, a in enumerate(values) for b in values[i + 1:])
-    again = make_noise("prng", "train", ctx)[0].take(100)
+    again = make_noise("prng", "train", ctx).take(100)
     assert np.array_equal(again, draws[("prng", "train")])  # seeded: reproducible
 
 
-def test_prng_serves_same_numbers_whatever_the_batching(tiny_params):
-    ctx = noise_context(tiny_params, 256, 0, None)
-    whole = make_noise("prng", "train", ctx)[0].take(200_000)
-    parts = make_noise("prng", "train", ctx)[0]
+def test_prng_serves_same_numbers_whatever_the_batching():
+    whole = PrngNoise(np.random.SeedSequence(4), 24, "box_muller").take(200_000)
+    parts = PrngNoise(np.random.SeedSequence(4), 24, "box_muller")
     pieces = np.concatenate([parts.take(n) for n in (7, 70_000, 129_993)])
     assert np.array_equal(whole, pieces) and parts.drawn == 200_000
 
@@ -57,10 +56,10 @@ def test_prng_serves_same_numbers_whatever_the_batching(tiny_params):
 def test_prng_arm_converts_with_every_bit_width(tiny_params, bits):
     from dataclasses import replace
     params = replace(tiny_params, convert=replace(tiny_params.convert, bits=bits))
-    ctx = noise_context(params, 256, 0, None)
-    z = make_noise("prng", "train", ctx)[0].take(10_000)
+    ctx = noise_context(params, 256, 0, None, None)
+    z = make_noise("prng", "train", ctx).take(4096)
     assert z.dtype == np.float32 and np.isfinite(z).all() and abs(z.mean()) < 0.1 and 0.9 < z.var() < 1.1
-    assert np.array_equal(z, make_noise("prng", "train", ctx)[0].take(10_000))
+    assert np.array_equal(z, make_noise("prng", "train", ctx).take(4096))
 
 
 def test_entropy_range_is_bounded(tiny_params, pool_bytes):
@@ -69,6 +68,10 @@ def test_entropy_range_is_bounded(tiny_params, pool_bytes):
     src.take(10)
     with pytest.raises(NoiseExhausted, match="exhausted"):
         src.take(1)
+    prng = make_noise("prng", "grid", noise_context(tiny_params, 256, 0, None, None))
+    prng.take(64 * 8)  # the grid region: exactly one 8 x 8 grid of latent_dim 8
+    with pytest.raises(NoiseExhausted, match="PCG64: range of 512 normals exhausted"):
+        prng.take(2)  # bounded like the pool range it stands beside
     with pytest.raises(NoiseExhausted, match=r"pool gives only"):
         ArrayNoise(normals[:5], 0, 20)
 
@@ -76,23 +79,56 @@ def test_entropy_range_is_bounded(tiny_params, pool_bytes):
 def test_unknown_arm(tiny_params):
     from qgan.errors import QganError
     with pytest.raises(QganError, match="unknown arm 'torch2'"):
-        make_noise("torch2", "train", noise_context(tiny_params, 256, 0, None))
+        make_noise("torch2", "train", noise_context(tiny_params, 256, 0, None, None))
 
 
 def test_every_arm_is_registered_and_serves_standard_normals(tiny_params):
     from qgan.noise import NOISE_SOURCES
     from qgan.params import NOISE_ARMS
     assert set(NOISE_SOURCES) == set(NOISE_ARMS)
-    ctx = noise_context(tiny_params, 256, 0, None)
-    draws = {arm: make_noise(arm, "train", ctx)[0].take(200_000) for arm in ("prng", "prng2", "legacy8", "torch")}
+    from dataclasses import replace
+    params = replace(tiny_params, train=replace(tiny_params.train, epochs=50))  # 204,800 training normals
+    ctx = noise_context(params, 256, 0, None, None)
+    draws = {arm: make_noise(arm, "train", ctx).take(200_000) for arm in ("prng", "prng2", "legacy8", "torch")}
     for arm, z in draws.items():
         assert z.dtype == np.float32 and abs(z.mean()) < 0.01 and abs(z.var() - 1) < 0.02, arm
-        assert np.array_equal(z, make_noise(arm, "train", ctx)[0].take(200_000)), arm  # seeded
+        assert np.array_equal(z, make_noise(arm, "train", ctx).take(200_000)), arm  # seeded
     assert not np.array_equal(draws["prng"], draws["prng2"])  # an independent stream
     assert np.abs(draws["legacy8"]).max() < 3.54 < np.abs(draws["prng"]).max()  # 256 radii only
     legacy = draws["legacy8"].astype(np.float64)
     assert len(np.unique(np.round(np.hypot(legacy[0::2], legacy[1::2]), 4))) <= 256  # one radius per byte value
-    assert not np.array_equal(make_noise("torch", "grid", ctx)[0].take(10), draws["torch"][:10])
+    assert not np.array_equal(make_noise("torch", "grid", ctx).take(10), draws["torch"][:10])
     state = torch.get_rng_state()
-    make_noise("torch", "eval", ctx)[0].take(1000)
+    make_noise("torch", "eval", ctx).take(500)
     assert torch.equal(state, torch.get_rng_state())  # the global generator is untouched
+
+
+def test_cycling_stream_restarts_exactly_at_its_size(tiny_params, pool_bytes):
+    normals = _pool_normals(tiny_params, pool_bytes)
+    src = ArrayNoise(normals, 100, 110, {"source": "pool"}, cycle=True)
+    got = np.concatenate([src.take(n) for n in (3, 9, 14)])  # 26 normals from a range of 10
+    assert np.array_equal(got, np.tile(normals[100:110], 3)[:26])
+    assert src.record()["drawn"] == 26 and src.record()["reuse_factor"] == 2.6
+
+
+def test_cycled_layout_reuses_identically_in_every_arm(tiny_params, pool_bytes):
+    """With a short pool and on_exhausted: cycle, each arm's training stream repeats after the
+    same number of normals: the prng arms reuse exactly as the entropy arm does."""
+    from dataclasses import replace
+    params = replace(tiny_params, train=replace(tiny_params.train, on_exhausted="cycle"))
+    layout = noise_layout(params, 256)
+    short = pool_bytes[:3 * (layout.total_normals - layout.slots * layout.demand.train_normals // 2)]
+    ctx = noise_context(params, 256, 1, len(short), _pool_normals(params, short))
+    span = ctx.layout.train_span
+    assert ctx.layout.cycles and span == layout.demand.train_normals // 2 and ctx.layout.reuse_factor == 2.0
+    records = {}
+    for arm in ("entropy", "prng", "prng2", "legacy8", "torch"):
+        src = make_noise(arm, "train", ctx)
+        z = np.concatenate([src.take(2 * 32 * 8) for _ in range(layout.demand.train_normals // (2 * 32 * 8))])
+        assert np.array_equal(z[:span], z[span:]), arm
+        assert not np.array_equal(z[:span // 2], z[span // 2:span]), arm
+        records[arm] = src.record()
+    assert {r["reuse_factor"] for r in records.values()} == {2.0}
+    assert {r["size"] for r in records.values()} == {span}
+    assert records["entropy"]["normals"] == [span, 2 * span]  # seed 1 sits in slot 1
+    assert records["entropy"]["bytes"] == [3 * span, 6 * span]

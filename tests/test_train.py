@@ -18,7 +18,8 @@ def small_split():
 
 def _train(params, split, arm, seed):
     make_deterministic(2)
-    noise, _ = make_noise(arm, "train", noise_context(params, len(split.labels), seed, _normals(params)))
+    normals = _normals(params)
+    noise = make_noise(arm, "train", noise_context(params, len(split.labels), seed, 3 * len(normals), normals))
     return train_gan(split, params.train, params.latent_dim, seed, noise, torch.device("cpu"), progress=False), noise
 
 
@@ -50,9 +51,46 @@ def test_same_inputs_give_bit_identical_generator(tiny_params, small_split):
 
 def test_generate_images_in_batches(tiny_params, small_split):
     trained, _ = _train(tiny_params, small_split, "prng", 0)
-    ctx = noise_context(tiny_params, 96, 0, None)
-    noise = make_noise("prng", "eval", ctx)[0]
-    imgs = generate_images(trained.generator, noise, 70, batch_size=32)
-    whole = generate_images(trained.generator, make_noise("prng", "eval", ctx)[0], 70, batch_size=70)
-    assert imgs.shape == (70, 1, 28, 28) and noise.drawn == 70 * tiny_params.latent_dim
+    ctx = noise_context(tiny_params, 96, 0, None, None)
+    noise = make_noise("prng", "eval", ctx)
+    imgs = generate_images(trained.generator, noise, 60, batch_size=32)
+    whole = generate_images(trained.generator, make_noise("prng", "eval", ctx), 60, batch_size=60)
+    assert imgs.shape == (60, 1, 28, 28) and noise.drawn == 60 * tiny_params.latent_dim
     assert torch.allclose(imgs, whole, atol=1e-6)  # eval mode: batching does not change an image
+
+
+def test_epoch_callback_sees_eval_mode_and_does_not_change_training(tiny_params, small_split):
+    from dataclasses import replace
+    params = replace(tiny_params, train=replace(tiny_params.train, epochs=2))
+    seen = []
+
+    def on_epoch_end(epoch, generator):
+        seen.append((epoch, generator.training, torch.is_grad_enabled()))
+        generator(torch.zeros(4, params.latent_dim))  # what the grid logger does
+
+    make_deterministic(2)
+    ctx = noise_context(params, 96, 0, None, None)
+    with_cb = train_gan(small_split, params.train, params.latent_dim, 0, make_noise("prng", "train", ctx),
+                        torch.device("cpu"), progress=False, on_epoch_end=on_epoch_end)
+    make_deterministic(2)
+    without = train_gan(small_split, params.train, params.latent_dim, 0, make_noise("prng", "train", ctx),
+                        torch.device("cpu"), progress=False)
+    assert seen == [(1, False, False), (2, False, False)]
+    assert state_dict_sha256(with_cb.generator) == state_dict_sha256(without.generator)
+    assert np.array_equal(with_cb.losses, without.losses)
+
+
+def test_pairing_seeds_are_independent_per_purpose_and_seed():
+    from qgan.train import pairing_seeds
+    a, b = pairing_seeds(0), pairing_seeds(1)
+    assert set(a) == {"init", "order", "dropout"} and len(set(a.values()) | set(b.values())) == 6
+    assert pairing_seeds(0) == a and all(0 <= v < 2 ** 63 for v in a.values())
+
+
+def test_build_pair_leaves_the_global_generator_at_the_dropout_seed():
+    """After build_pair, torch's global generator sits at the dropout seed whatever the arm."""
+    from qgan.train import build_pair, pairing_seeds
+    build_pair(8, 3, torch.device("cpu"))
+    after_build = torch.get_rng_state()
+    torch.manual_seed(pairing_seeds(3)["dropout"])
+    assert torch.equal(after_build, torch.get_rng_state())

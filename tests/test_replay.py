@@ -1,0 +1,84 @@
+"""``qgan replay`` against runs trained in a tiny workspace with a real MLflow store.
+
+The DVC path (no local pool: fetch it from the DVC cache at a recorded revision) is tested in
+tests/test_pipeline.py, which has a real DVC repo.
+"""
+import json
+import shutil
+
+import torch
+
+from qgan.cli import main
+from tests.conftest import train_in
+
+
+def _run_id(ws, name):
+    return torch.load(ws / "models" / f"{name}.pt", weights_only=True)["mlflow_run_id"]
+
+
+def _replay(capsys, run_id, *args):
+    capsys.readouterr()  # drop what training printed
+    code = main(["replay", run_id, "--quiet", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_replay_is_bit_identical_also_after_the_pool_grew(workspace, tiny_params, capsys):
+    train_in(workspace, tiny_params, "entropy", 1)
+    run_id = _run_id(workspace, "entropy-1")
+    code, out, err = _replay(capsys, run_id, "--pool", str(workspace / "pool.bin"), "--data", str(workspace / "data"))
+    assert code == 0, out + err
+    assert "bit-identical: generator sha256" in out and "NOT" not in out
+    assert "the first 30,720 bytes hash to the recorded sha256" in out
+    with open(workspace / "pool.bin", "ab") as fh:  # a later harvest appends: the run's prefix is unchanged
+        fh.write(b"\x00" * 3000)
+    shutil.rmtree(workspace / "data")  # and the data folder is gone: rebuilt from the recorded params
+    code, out, err = _replay(capsys, run_id, "--pool", str(workspace / "pool.bin"), "--data", str(workspace / "data"))
+    assert code == 0, out + err
+    assert "rebuilt from bundled" in out and "bit-identical" in out
+
+
+def test_replay_refuses_a_pool_with_one_byte_flipped(workspace, tiny_params, capsys):
+    train_in(workspace, tiny_params, "entropy", 0)
+    pool = workspace / "pool.bin"
+    raw = bytearray(pool.read_bytes())
+    raw[12_345] ^= 0x01
+    pool.write_bytes(bytes(raw))
+    code, out, err = _replay(capsys, _run_id(workspace, "entropy-0"), "--pool", str(pool))
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("qgan: error: replay refused: ")
+    assert "the first 30,720 bytes hash to" in lines[0] and "the run recorded" in lines[0]
+    assert "bit-identical" not in out and "training" not in out.split("noise:")[-1]
+
+
+def test_replay_without_a_pool_needs_dvc_except_for_prng(workspace, tiny_params, capsys):
+    train_in(workspace, tiny_params, "entropy", 0)
+    train_in(workspace, tiny_params, "prng", 0)
+    (workspace / "pool.bin").unlink()
+    code, out, err = _replay(capsys, _run_id(workspace, "prng-0"))
+    assert code == 0 and "arm prng does not read the pool" in out and "bit-identical" in out
+    code, out, err = _replay(capsys, _run_id(workspace, "entropy-0"))
+    assert code == 2 and "replay refused: no DVC revision holds the recorded pool (30,720 bytes" in err
+
+
+def test_replay_says_what_differs_with_exit_1(workspace, tiny_params, capsys):
+    train_in(workspace, tiny_params, "prng", 1)
+    run_id = _run_id(workspace, "prng-1")
+    record_file = workspace / "mlruns" / run_id / "artifacts" / "replay" / "run.json"
+    record = json.loads(record_file.read_text())
+    record["generator_sha256"] = "0" * 64  # as if the recorded run had produced another generator
+    record_file.write_text(json.dumps(record))
+    code, out, err = _replay(capsys, run_id)
+    assert code == 1
+    assert "NOT bit-identical: generator sha256" in out and "(recorded 0000000000000000...)" in out
+    assert "losses first differ" not in out  # every loss still matched: the report says exactly what differed
+
+
+def test_replay_of_an_unknown_run(workspace, tiny_params, capsys):
+    code, out, err = _replay(capsys, "0123456789abcdef0123456789abcdef")
+    assert code == 2 and err.count("\n") == 1 and "no MLflow store at sqlite:///" in err
+    assert not (workspace / "mlflow.db").exists()  # replay never creates a store
+    train_in(workspace, tiny_params, "prng", 0)
+    code, out, err = _replay(capsys, "0123456789abcdef0123456789abcdef")
+    assert code == 2 and err.count("\n") == 1 and "MLflow run '0123456789abcdef0123456789abcdef' not found" in err
