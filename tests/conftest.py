@@ -78,3 +78,41 @@ def train_in(ws: Path, params, arm: str, seed: int) -> dict:
     return run_training(params, arm, seed, ws / "data", ws / "normals.npy", ws / "manifest.json",
                         ws / "models" / f"{arm}-{seed}.pt", ws / "metrics" / f"{arm}-{seed}.json",
                         ws / "reports" / "train" / f"{arm}-{seed}", progress=False)
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_http(url: str, proc, seconds: float = 90.0) -> None:
+    """Poll ``url`` until it answers 200 (bounded); fail with the server's output if it dies."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited {proc.returncode}: {proc.stdout.read()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer within {seconds} s")
+
+
+def stop_process_group(proc) -> None:
+    import os
+    import signal
+    import subprocess
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=20)

@@ -34,6 +34,13 @@ def test_budget_prints_demand_pool_and_deficit(tmp_path, raw_params):
     assert lines["normals per run: total"].strip() == f"{expected['normals_per_run']:,}"
     assert lines["bytes needed"].strip() == f"{expected['bytes_needed']:,}"
     assert lines["deficit"].strip() == f"{expected['deficit_bytes']:,} bytes"
+    assert "training stops (train.on_exhausted: error)" in lines["with this pool"]
+    cycle = merged(raw, {"train": {"on_exhausted": "cycle"}})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(cycle))
+    (tmp_path / "pool.bin").write_bytes(b"\x00" * (expected["bytes_needed"] * 3 // 4))
+    out = _qgan("budget", "--params", str(tmp_path / "params.yaml"), "--pool", str(tmp_path / "pool.bin"))
+    reuse = budget_report(dict_to_params(cycle), 256, expected["bytes_needed"] * 3 // 4)["reuse_factor"]
+    assert reuse > 1 and f"training reads each normal {reuse:.3g} times" in out.stdout
 
 
 def test_budget_bad_params_one_line(tmp_path, raw_params):
@@ -57,3 +64,34 @@ def test_budget_estimates_requests_and_time_for_a_service(tmp_path, raw_params):
     requests = -(-deficit // 512)
     assert lines["requests for the deficit"].strip().startswith(f"{requests:,} (eaas: at most 512 bytes each")
     assert lines["estimated time"].strip() == f"{requests * 0.2 / 4 / 60:,.1f} min"
+
+
+def test_ui_serves_the_project_store_on_loopback(tmp_path):
+    """`qgan ui` runs a real `mlflow ui` on 127.0.0.1 against <root>/mlflow.db."""
+    import os
+    import urllib.request
+
+    from qgan import tracking
+    from tests.conftest import free_port, stop_process_group, wait_for_http
+
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME")}
+    env.update(DVC_ROOT=str(tmp_path), MLFLOW_DISABLE_TELEMETRY="true")
+    run = subprocess.run([sys.executable, "-c", "from qgan import tracking; tracking.RunLogger.start('entropy-0', {})"
+                          ".finish()"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "qgan.cli", "ui", "--port", str(port)], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/health", proc)
+        url = f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/experiments/get-by-name?experiment_name={tracking.EXPERIMENT}"
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            experiment = json.loads(resp.read())["experiment"]
+        assert experiment["artifact_location"] == (tmp_path / "mlruns").as_uri()
+    finally:
+        stop_process_group(proc)
+    assert f"qgan ui: MLflow UI at http://127.0.0.1:{port} (store sqlite:///{tmp_path / 'mlflow.db'})" in proc.stdout.read()
+
+    remote = subprocess.run([sys.executable, "-m", "qgan.cli", "ui"], cwd=tmp_path, capture_output=True, text=True,
+                            env={**env, "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}, timeout=60)
+    assert remote.returncode == 2 and remote.stderr.count("\n") == 1 and "names a tracking server" in remote.stderr

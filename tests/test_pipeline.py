@@ -38,6 +38,11 @@ def ran_stages(output: str) -> set[str]:
     return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")}
 
 
+def exp_name_of(output: str) -> str:
+    """The experiment name `dvc exp run` printed."""
+    return output.split("Reproducing experiment '")[1].split("'")[0]
+
+
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -47,6 +52,34 @@ def runs_with(repo: Path, query: str):
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     exp = client.get_experiment_by_name("qgan")
     return client, exp, client.search_runs([exp.experiment_id], query)
+
+
+# Tags every training run carries (README: "Experiments and MLflow").
+CHILD_TAGS = ("arm", "seed", "entropy_sha256", "entropy_bytes", "entropy_source", "quantum", "entropy_emulated",
+              "generator_sha256", "data_digest", "noise_reuse_factor", "code_dirty", "qgan_role",
+              "mlflow.parentRunId", "mlflow.source.git.commit")
+
+
+def pipeline_runs(repo: Path, query: str, exp_name: str | None) -> tuple[object, list]:
+    """The finished parent and the arm-seed children found by ``query``, checked for every tag."""
+    client, _, runs = runs_with(repo, query)
+    parents = [r for r in runs if r.data.tags.get("qgan_role") == "pipeline"]
+    children = [r for r in runs if r.data.tags.get("qgan_role") == "training"]
+    assert len(parents) == 1 and len(children) == 4, [r.info.run_name for r in runs]
+    parent = parents[0]
+    assert parent.info.status == "FINISHED" and "fid" in " ".join(parent.data.metrics)
+    assert {(r.data.tags["arm"], r.data.tags["seed"]) for r in children} == {
+        ("entropy", "0"), ("entropy", "1"), ("prng", "0"), ("prng", "1")}
+    extra = ("dvc_exp_name", "dvc_baseline_rev") if exp_name else ()
+    for r in children:
+        missing = [t for t in (*CHILD_TAGS, *extra) if not r.data.tags.get(t)]
+        assert not missing and r.info.status == "FINISHED", (r.info.run_name, missing)
+        assert r.data.tags["mlflow.parentRunId"] == parent.info.run_id and "fid_lenet" in r.data.metrics
+        if exp_name:
+            assert r.data.tags["dvc_exp_name"] == exp_name
+    if exp_name:
+        assert parent.info.run_name == exp_name and parent.data.tags["dvc_exp_name"] == exp_name
+    return parent, children
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +124,23 @@ def test_repro_outputs_then_clean_status_and_nothing_to_rerun(repo):
     files = next(iter(shown.values()))["data"]
     assert files["metrics/entropy_tests.json"]["data"]["tests"]["frequency"]["n"] > 0
     assert files["metrics/noise.json"]["data"]["randomness"]["tests"] == 16
-    _, _, runs = runs_with(repo, "tags.arm = 'entropy'")
-    assert {r.data.tags["seed"] for r in runs} == {"0", "1"}
+    head = sh(repo, "git", "rev-parse", "HEAD~1").stdout.strip()  # the commit `dvc repro` ran on
+    parent, _ = pipeline_runs(repo, "params.latent_dim = '8'", None)
+    assert parent.info.run_name == f"workspace@{head[:7]}"
+
+
+def test_replay_fetches_the_pool_from_dvc_and_is_bit_identical(repo):
+    _, _, runs = runs_with(repo, "params.latent_dim = '8' and tags.arm = 'entropy' and tags.seed = '1'")
+    pool = repo / "data/entropy/pool.bin"
+    pool.rename(repo / "pool.moved")  # no local pool: replay must find the recorded one in DVC's cache
+    try:
+        out = sh(repo, "qgan", "replay", runs[0].info.run_id, "--quiet", check=False)
+    finally:
+        (repo / "pool.moved").rename(pool)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "fetched data/entropy/pool.bin with DVC from revision" in out.stdout
+    assert "code: this checkout matches the recorded revision" in out.stdout and "bit-identical" in out.stdout
+    assert "up to date" in sh(repo, "dvc", "status").stdout
 
 
 def test_dvc_plots_show_renders_the_noise_plots(repo):
@@ -140,11 +188,7 @@ def test_exp_run_latent_dim_reruns_only_what_depends_on_it(repo):
     assert {"data", "convert", "classifier"}.isdisjoint(ran), ran
     assert {"train@entropy-0", "train@prng-1", "evaluate"} <= ran
     assert digest(repo / "data/entropy/pool.bin") == pool
-    _, _, runs = runs_with(repo, "params.latent_dim = '6'")
-    assert {(r.data.tags["arm"], r.data.tags["seed"]) for r in runs} == {
-        ("entropy", "0"), ("entropy", "1"), ("prng", "0"), ("prng", "1")}
-    assert all(r.data.tags.get("dvc_exp_name") for r in runs)
-    assert all("fid_lenet" in r.data.metrics for r in runs)
+    pipeline_runs(repo, "params.latent_dim = '6'", exp_name_of(out.stdout))  # a workspace experiment, every tag
     shown = json.loads(sh(repo, "dvc", "exp", "show", "--json").stdout)
     exps = [e for rev in shown for e in (rev.get("experiments") or [])]
     metrics = [run["data"]["metrics"] for e in exps for run in e["revs"]]
@@ -157,12 +201,33 @@ def test_exp_run_latent_dim_reruns_only_what_depends_on_it(repo):
 
 
 def test_temp_experiment_logs_to_the_repo_store(repo):
-    sh(repo, "dvc", "exp", "run", "--temp", "-S", "latent_dim=5")
-    client, exp, runs = runs_with(repo, "params.latent_dim = '5'")
-    assert len(runs) == 4
+    out = sh(repo, "dvc", "exp", "run", "--temp", "-S", "latent_dim=5")
+    _, runs = pipeline_runs(repo, "params.latent_dim = '5'", exp_name_of(out.stdout))
+    _, exp, _ = runs_with(repo, "params.latent_dim = '5'")
     assert exp.artifact_location == (repo / "mlruns").as_uri()
     for r in runs:
         assert (repo / "mlruns" / r.info.run_id / "artifacts" / "figures" / "samples.png").exists()
+    assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))
+
+
+def test_queued_experiment_logs_to_the_repo_store(repo):
+    """`dvc exp run --queue` + `dvc queue start`: the run happens in a temp dir under .dvc/tmp,
+    and its runs land in the repo's one store, found by the query users type."""
+    import time
+
+    queued = sh(repo, "dvc", "exp", "run", "--queue", "-S", "latent_dim=64")
+    name = queued.stdout.split("Queued experiment '")[1].split("'")[0]
+    sh(repo, "dvc", "queue", "start", "-j", "1")
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:  # bounded: the queue finishes or the test fails
+        status = sh(repo, "dvc", "queue", "status").stdout
+        if name in status and not any(s in status for s in ("Queued", "Running")):
+            break
+        time.sleep(3)
+    assert f"{name}" in status and "Success" in status, status + sh(repo, "dvc", "queue", "logs", name, check=False).stdout
+    parent, children = pipeline_runs(repo, "params.latent_dim = '64'", name)
+    assert all(r.data.tags["dvc_baseline_rev"] == sh(repo, "git", "rev-parse", "HEAD").stdout.strip()
+               for r in children)
     assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db"))
 
 
@@ -186,8 +251,9 @@ def test_qrng_token_reaches_no_file_and_no_output(repo):
         assert emu.requests >= 40 and "harvest" in ran_stages(good.stdout)
     manifest = json.loads((repo / "data/entropy/manifest.json").read_text())
     assert manifest["total_bytes"] == target and manifest["emulated"] is True and manifest["quantum"] is False
-    _, _, runs = runs_with(repo, "params.`harvest.source` = 'eaas'")
-    assert len(runs) == 4 and all(r.data.tags["quantum"] == "false" for r in runs)
+    parent, children = pipeline_runs(repo, "params.`harvest.source` = 'eaas'", exp_name_of(good.stdout))
+    runs = [parent, *children]
+    assert all(r.data.tags["quantum"] == "false" for r in runs)
     assert all(r.data.tags["entropy_emulated"] == "true" and r.data.tags["entropy_source"] == "system,eaas"
                for r in runs)
     with Emulator(EmulatorConfig(api="eaas", token="another-token")) as emu:  # the error path: 401

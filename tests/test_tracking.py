@@ -58,3 +58,59 @@ def test_run_logger_writes_to_root_store_with_absolute_artifacts(store, tmp_path
     resumed.log_metrics([("fid_lenet", 1.5, 0)])
     assert client.get_run(r.info.run_id).data.metrics["fid_lenet"] == 1.5
     assert Path(store / "mlflow.db").exists()
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """A real ``mlflow server`` on loopback with its own SQLite store and proxied artifacts."""
+    import subprocess
+    import sys
+
+    from tests.conftest import free_port, stop_process_group, wait_for_http
+
+    port = free_port()
+    server = tmp_path / "server"
+    server.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
+                             f"sqlite:///{server / 'store.db'}", "--artifacts-destination", str(server / "artifacts"),
+                             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            env={**__import__("os").environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/health", proc)
+        yield f"http://127.0.0.1:{port}", server
+    finally:
+        stop_process_group(proc)
+
+
+def test_training_and_replay_against_a_remote_tracking_server(workspace, tiny_params, mlflow_server, monkeypatch,
+                                                             capsys):
+    import json
+
+    import torch
+
+    from qgan.cli import main
+    from tests.conftest import train_in
+
+    url, server = mlflow_server
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+    train_in(workspace, tiny_params, "entropy", 0)
+    ckpt = torch.load(workspace / "models" / "entropy-0.pt", weights_only=True)
+    assert not (workspace / "mlflow.db").exists() and not (workspace / "mlruns").exists()  # all went to the server
+
+    client = tracking._client(workspace)
+    assert client.tracking_uri == url
+    run = client.get_run(ckpt["mlflow_run_id"])
+    assert run.data.tags[tracking.TAG_PARENT] == ckpt["mlflow_parent_run_id"]
+    assert run.data.tags[tracking.TAG_GENERATOR_SHA256] == ckpt["generator_sha256"]
+    assert {i.dataset.name for i in run.inputs.dataset_inputs} == {"mnist-bundled", "entropy-pool"}
+    assert len(client.get_metric_history(run.info.run_id, "d_loss_real")) == 8
+    listed = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"checkpoint", "figures", "images", "replay"} <= listed
+    stored = list((server / "artifacts").rglob("run.json"))  # the server wrote them under its destination
+    assert len(stored) == 1 and json.loads(stored[0].read_text())["generator_sha256"] == ckpt["generator_sha256"]
+    assert client.get_run(ckpt["mlflow_parent_run_id"]).data.tags[tracking.TAG_ROLE] == "pipeline"
+
+    capsys.readouterr()
+    assert main(["replay", run.info.run_id, "--quiet", "--pool", str(workspace / "pool.bin")]) == 0
+    assert "bit-identical" in capsys.readouterr().out
