@@ -145,7 +145,8 @@ def run_evaluation(params: Params, data_dir: Path, models_dir: Path, classifier_
                        {m: label for m, (label, _) in METRICS.items()})
     figures = {"metrics": figures_dir / "metrics.png", "noise": noise_figure,
                **{f"grid:{a}-{s}": train_dir / f"{a}-{s}" / "samples.png" for a, s in runs},
-               **{f"losses:{a}-{s}": train_dir / f"{a}-{s}" / "losses.png" for a, s in runs}}
+               **{f"losses:{a}-{s}": train_dir / f"{a}-{s}" / "losses.png" for a, s in runs},
+               **{f"epochs:{a}-{s}": train_dir / f"{a}-{s}" / "epochs.png" for a, s in runs}}
     figures = {k: os.path.relpath(p, out_report.parent) for k, p in figures.items() if p.exists()}
     write_report(out_report, result, manifest, read_json(noise_metrics),
                  read_json(entropy_metrics), read_json(classifier_metrics), runs, figures)

@@ -57,6 +57,27 @@ def save_grid_png(images: np.ndarray, path: Path, nrow: int = 8) -> None:
     write_bytes_atomic(path, buf.getvalue())
 
 
+def evenly_spaced(items: list, most: int) -> list:
+    """At most ``most`` of ``items``, evenly spaced, the first and last included."""
+    picks = np.linspace(0, len(items) - 1, min(most, len(items))).round().astype(int)
+    return [items[i] for i in sorted(set(picks))]
+
+
+def save_epoch_grids(grids: dict[int, np.ndarray], path: Path, title: str, most: int = 6) -> None:
+    """Sample grids ``{epoch: (H, W) uint8}`` (one fixed noise) at up to ``most`` evenly spaced
+    epochs, first and last included, side by side: how the samples formed."""
+    picked = evenly_spaced(sorted(grids), most)
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(picked), figsize=(2.2 * len(picked), 2.5), squeeze=False)
+    for ax, epoch in zip(axes[0], picked):
+        ax.imshow(grids[epoch], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+        ax.set_title(f"epoch {epoch}", fontsize=9)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)
+
+
 def save_losses(losses: np.ndarray, csv_path: Path, png_path: Path, title: str) -> None:
     """Per-step losses ``(steps, 3)`` (D real, D fake, G) as CSV for ``dvc plots`` and a PNG."""
     d_loss, g_loss = losses[:, 0] + losses[:, 1], losses[:, 2]

@@ -115,7 +115,9 @@ def check_pool(path: Path, n_bytes: int, sha256: str) -> str | None:
     if size < n_bytes:
         return f"holds only {size:,} of the {n_bytes:,} bytes the run saw"
     got = hash_prefix(path, n_bytes).hexdigest()
-    return None if got == sha256 else f"the first {n_bytes:,} bytes hash to {got[:16]}..., the run recorded {sha256[:16]}..."
+    if got == sha256:
+        return None
+    return f"the first {n_bytes:,} bytes hash to {got[:16]}..., the run recorded {sha256[:16]}..."
 
 
 def pool_revisions(root: Path, rel: str, n_bytes: int, hints: list[str]) -> list[tuple[str, str]]:
@@ -154,8 +156,8 @@ def fetch_pool(root: Path, rel: str, n_bytes: int, sha256: str, hints: list[str]
             continue
         problem = check_pool(out, n_bytes, sha256)
         if problem is None:
-            return out, f"entropy: fetched {rel} with DVC from revision {rev[:12]} (md5 {md5}); its first {n_bytes:,} " \
-                        f"bytes hash to the recorded sha256 {sha256[:16]}..."
+            return out, (f"entropy: fetched {rel} with DVC from revision {rev[:12]} (md5 {md5}); its first "
+                         f"{n_bytes:,} bytes hash to the recorded sha256 {sha256[:16]}...")
         tried.append(f"{rev[:8]} ({problem})")
     raise ReplayRefused(f"replay refused: no DVC revision holds the recorded pool ({n_bytes:,} bytes, sha256 "
                         f"{sha256[:16]}...); versions tried: {', '.join(tried) or 'none recorded in dvc.lock'}")
@@ -229,7 +231,8 @@ def replay_run(run_id: str, root: Path, pool: Path, data_dir: Path, fetch: bool 
             say(f"  {line}")
 
         params, arm, seed = dict_to_params(record["params"]), record["arm"], record["seed"]
-        say(f"replay {arm}-{seed} (MLflow run {run_id}; recorded generator sha256 {record['generator_sha256'][:16]}...)")
+        say(f"replay {arm}-{seed} (MLflow run {run_id}; recorded generator sha256 "
+            f"{record['generator_sha256'][:16]}...)")
         note(check_code(record["code"]["revision"], root))
         if record["code"].get("dirty"):
             note("code: the run's checkout had uncommitted changes in qgan/, stages/ or dvc.yaml")

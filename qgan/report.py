@@ -202,6 +202,8 @@ def write_report(path: Path, result: dict, manifest: dict, noise_stats: dict, en
         cells = [f"![{a}-{s}]({figures[f'grid:{a}-{s}']})" if f"grid:{a}-{s}" in figures else "-"
                  for a in sorted({a for a, _ in runs})]
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    lines += ["", "## Samples over training (the same grid noise at each epoch)", ""]
+    lines += [f"![epochs {a}-{s}]({figures[f'epochs:{a}-{s}']})" for a, s in runs if f"epochs:{a}-{s}" in figures]
     lines += ["", "## Loss curves", "", "| run | D and G loss per step |", "|---|---|"]
     lines += [f"| {a}-{s} | ![losses {a}-{s}]({figures[f'losses:{a}-{s}']}) |" for a, s in runs
               if f"losses:{a}-{s}" in figures]

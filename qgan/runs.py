@@ -24,7 +24,7 @@ from qgan.data import Split, load_split
 from qgan.models import Generator, state_dict_sha256
 from qgan.noise import NoiseContext, NormalStream, make_noise, noise_context
 from qgan.params import POOL_ARMS, Params
-from qgan.plots import images_to_grid, save_grid_png, save_losses
+from qgan.plots import images_to_grid, save_epoch_grids, save_grid_png, save_losses
 from qgan.runtime import make_deterministic, select_device
 from qgan.train import LOSS_COLUMNS, TrainedGan, loss_summary, pairing_seeds, train_gan
 
@@ -102,8 +102,11 @@ def run_training(params: Params, arm: str, seed: int, data_dir: Path, normals_pa
                              "sources": manifest.get("sources", []), "quantum": bool(manifest.get("quantum"))},
                             "latent noise")
 
+        grids = {}
+
         def log_epoch_grid(epoch: int, generator: Generator) -> None:  # same z every epoch
-            run.log_image(images_to_grid(generator(session.grid_z.to(device)).cpu().numpy()), "samples", epoch)
+            grids[epoch] = images_to_grid(generator(session.grid_z.to(device)).cpu().numpy())
+            run.log_image(grids[epoch], "samples", epoch)
 
         trained = train_run(params, session, train, device, progress, log_epoch_grid)
         steps = steps_per_epoch(len(train.labels), params.train.batch_size)
@@ -115,6 +118,7 @@ def run_training(params: Params, arm: str, seed: int, data_dir: Path, normals_pa
             grid = trained.generator(session.grid_z.to(device)).cpu().numpy()
         save_grid_png(grid, out_dir / "samples.png")
         save_losses(trained.losses, out_dir / "losses.csv", out_dir / "losses.png", f"losses {name}")
+        save_epoch_grids(grids, out_dir / "epochs.png", f"{name}: samples from one fixed noise over training")
 
         noise = accounting(session)
         checkpoint = {"generator": {k: v.cpu() for k, v in trained.generator.state_dict().items()},
@@ -134,7 +138,7 @@ def run_training(params: Params, arm: str, seed: int, data_dir: Path, normals_pa
         run.log_metrics([*((f"last_epoch_{k}", v, 0) for k, v in summary.items()),
                          ("seconds", trained.seconds, 0), ("normals_drawn", metrics["normals_drawn"], 0),
                          ("reuse_factor", noise["reuse_factor"], 0)])
-        for path in (out_dir / "samples.png", out_dir / "losses.png", out_dir / "losses.csv"):
+        for path in (out_dir / "samples.png", out_dir / "epochs.png", out_dir / "losses.png", out_dir / "losses.csv"):
             run.log_artifact(path, "figures")
         run.log_artifact(out_model, "checkpoint")
         with tempfile.TemporaryDirectory() as tmp:

@@ -74,7 +74,8 @@ def test_cycle_shrinks_only_the_training_span(tiny_params):
     params = _with(tiny_params, on_exhausted="cycle")
     full = noise_layout(params, 256)
     d = full.demand
-    pool_normals = full.slots * (d.grid_normals + d.eval_normals) + full.slots * 1000 + 1  # span 1000 per slot (the odd normal is left over)
+    # a span of 1000 per slot, and one odd normal left over
+    pool_normals = full.slots * (d.grid_normals + d.eval_normals) + full.slots * 1000 + 1
     layout = noise_layout(params, 256, 3 * pool_normals)
     assert layout.train_span == 1000 and layout.cycles and layout.reuse_factor == d.train_normals / 1000
     assert layout.demand == d and layout.total_normals <= pool_normals

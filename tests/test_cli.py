@@ -90,7 +90,8 @@ def test_ui_serves_the_project_store_on_loopback(tmp_path):
         assert experiment["artifact_location"] == (tmp_path / "mlruns").as_uri()
     finally:
         stop_process_group(proc)
-    assert f"qgan ui: MLflow UI at http://127.0.0.1:{port} (store sqlite:///{tmp_path / 'mlflow.db'})" in proc.stdout.read()
+    banner = f"qgan ui: MLflow UI at http://127.0.0.1:{port} (store sqlite:///{tmp_path / 'mlflow.db'})"
+    assert banner in proc.stdout.read()
 
     remote = subprocess.run([sys.executable, "-m", "qgan.cli", "ui"], cwd=tmp_path, capture_output=True, text=True,
                             env={**env, "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}, timeout=60)

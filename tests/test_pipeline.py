@@ -145,7 +145,8 @@ def test_replay_fetches_the_pool_from_dvc_and_is_bit_identical(repo):
 
 def test_dvc_plots_show_renders_the_noise_plots(repo):
     rendered = json.loads(sh(repo, "dvc", "plots", "show", "--json").stdout)["data"]
-    for title in ("Noise histogram vs N(0, 1) density", "Normal Q-Q plot", "Pool byte histogram, standardised residuals",
+    for title in ("Noise histogram vs N(0, 1) density", "Normal Q-Q plot",
+                  "Pool byte histogram, standardised residuals",
                   "FID-LeNet per run (lower is better)", "Coverage per run"):
         assert rendered[title][0]["type"] == "vega", title
         assert rendered[title][0]["content"]["data"]["values"], title  # the CSV rows made it into the plot
@@ -224,7 +225,8 @@ def test_queued_experiment_logs_to_the_repo_store(repo):
         if name in status and not any(s in status for s in ("Queued", "Running")):
             break
         time.sleep(3)
-    assert f"{name}" in status and "Success" in status, status + sh(repo, "dvc", "queue", "logs", name, check=False).stdout
+    logs = sh(repo, "dvc", "queue", "logs", name, check=False).stdout
+    assert name in status and "Success" in status, status + logs
     parent, children = pipeline_runs(repo, "params.latent_dim = '64'", name)
     assert all(r.data.tags["dvc_baseline_rev"] == sh(repo, "git", "rev-parse", "HEAD").stdout.strip()
                for r in children)

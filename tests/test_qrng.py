@@ -77,7 +77,8 @@ def test_rate_limit_answers_429_with_retry_after():
 @pytest.mark.parametrize("api", APIS)
 def test_harvest_of_a_set_size_is_exact_and_marked_emulated(tmp_path, api):
     with Emulator(EmulatorConfig(api=api, seed=3)) as emu:
-        manifest, appended = harvest(tmp_path, emu, 10_000, concurrency=4, request_bytes=None if api == "eaas" else 2000)
+        manifest, appended = harvest(tmp_path, emu, 10_000, concurrency=4,
+                                     request_bytes=None if api == "eaas" else 2000)
         check_archive(tmp_path, emu)
     assert appended == 10_000 == manifest["total_bytes"]
     assert manifest["emulated"] is True and manifest["quantum"] is False

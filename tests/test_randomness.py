@@ -107,4 +107,5 @@ def test_stage_warns_by_default_and_writes_report_and_plots(tmp_path):
     for name in ("histogram.csv", "qq.csv", "bytes.csv", "noise.png"):
         assert (tmp_path / "plots" / name).stat().st_size > 0
     e = 60_000 / 256  # all 60,000 bytes are 0: residual (count - E) / sqrt(E)
-    assert (tmp_path / "plots" / "bytes.csv").read_text().splitlines()[1] == f"0,60000,234.4,{(60_000 - e) / e ** 0.5:.4f}"
+    expected = f"0,60000,234.4,{(60_000 - e) / e ** 0.5:.4f}"
+    assert (tmp_path / "plots" / "bytes.csv").read_text().splitlines()[1] == expected

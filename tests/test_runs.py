@@ -31,7 +31,7 @@ def test_training_records_accounting_and_mlflow_run(workspace, tiny_params):
     assert ckpt["noise"]["grid"]["drawn"] == 64 * 8 and ckpt["noise"]["eval"]["drawn"] == 0  # eval: planned
     assert ckpt["noise"]["eval"]["normals"][0] >= 2 * (d.train_normals + d.grid_normals)
     assert metrics["generator_sha256"] == ckpt["generator_sha256"] and metrics["reuse_factor"] == 1.0
-    for name in ("samples.png", "losses.png", "losses.csv"):
+    for name in ("samples.png", "epochs.png", "losses.png", "losses.csv"):
         assert (workspace / "reports" / "train" / "entropy-1" / name).stat().st_size > 0
 
     client = tracking._client(workspace)
@@ -118,14 +118,16 @@ def test_evaluation_writes_metrics_report_and_logs_to_parent_and_children(worksp
     from qgan.metrics import METRICS
     assert set(result["paired"]["entropy_vs_prng"]) == set(METRICS) == set(result["verdicts"]["entropy_vs_prng"])
     assert result["paired"]["entropy_vs_prng"]["kid"]["n_seeds"] == 2
-    assert all(0 <= result[m][arm]["mean"] <= 1 for m in ("precision", "recall", "coverage") for arm in ("entropy", "prng"))
+    assert all(0 <= result[m][arm]["mean"] <= 1 for m in ("precision", "recall", "coverage")
+               for arm in ("entropy", "prng"))
 
     # The pool accounting adds up: the entropy runs' ranges tile the pool exactly, each drawn in full.
     pool_bytes = (workspace / "pool.bin").stat().st_size
     acc = result["accounting"]
     assert acc["overlaps"] == [] and acc["outside_pool"] == [] and acc["pool_ranges"] == 6
     assert acc["bytes_read"] == pool_bytes and acc["max_reuse_factor"] == 1.0
-    spans = sorted(tuple(result["noise"][f"entropy-{s}"][r]["normals"]) for s in (0, 1) for r in ("train", "grid", "eval"))
+    spans = sorted(tuple(result["noise"][f"entropy-{s}"][r]["normals"])
+                   for s in (0, 1) for r in ("train", "grid", "eval"))
     assert spans[0][0] == 0 and all(a[1] == b[0] for a, b in zip(spans, spans[1:])) and spans[-1][1] == pool_bytes // 3
     for run in result["noise"].values():
         for region in ("train", "grid", "eval"):
@@ -140,7 +142,8 @@ def test_evaluation_writes_metrics_report_and_logs_to_parent_and_children(worksp
     assert "16 tests judged as one family at alpha = 0.01 (Holm)" in report
     assert "| bytes | serial 2 | 10,000 |" in report and "bits per byte over" in report
     assert "## Noise accounting" in report and "No normal was read twice" in report
-    assert f"| entropy-1 | pool | [4,096, 8,192) | [12,288, 24,576) | 4,096 | 1 |" in report
+    assert "![epochs legacy8-1](train/legacy8-1/epochs.png)" in report
+    assert "| entropy-1 | pool | [4,096, 8,192) | [12,288, 24,576) | 4,096 | 1 |" in report
     assert (workspace / "reports" / "figures" / "metrics.png").exists()
     assert (workspace / "reports" / "figures" / "per_seed.csv").read_text().startswith("run,arm,seed,fid,kid,")
 
@@ -154,7 +157,8 @@ def test_evaluation_writes_metrics_report_and_logs_to_parent_and_children(worksp
     parent = client.get_run(parents.pop())
     assert parent.info.status == "FINISHED"
     assert parent.data.metrics["entropy/fid"] == pytest.approx(result["fid"]["entropy"]["mean"])
-    assert parent.data.metrics["entropy_vs_prng/fid_diff"] == pytest.approx(result["paired"]["entropy_vs_prng"]["fid"]["mean"])
+    assert parent.data.metrics["entropy_vs_prng/fid_diff"] == pytest.approx(
+        result["paired"]["entropy_vs_prng"]["fid"]["mean"])
     assert parent.data.tags["verdict.legacy8_vs_prng.kid"] == result["verdicts"]["legacy8_vs_prng"]["kid"]
     assert len(parent.data.tags["evaluated_runs"].split(",")) == 8
     children = client.search_runs([parent.info.experiment_id], f"tags.`{tracking.TAG_PARENT}` = '{parent.info.run_id}'")
