@@ -10,10 +10,11 @@ in position s of ``train.seeds`` reads, in ``normals.npy``::
 
 with S = len(train.seeds) and the training span ``T' = T`` when the pool holds all
 ``S*(T+G+E)`` normals. A shorter pool stops the train stage (``train.on_exhausted: error``)
-or, with ``cycle``, shrinks the span to what the pool allows and each run reads its span
-``T / T'`` times (the *reuse factor*); grid and evaluation ranges are never reused. Every
-size is rounded to even, so ranges never share a byte; normal i is bytes
-``[i*w, (i+1)*w)`` of the pool (``w = ceil(bits/8)``).
+or, with ``cycle``, shrinks the span to what the pool allows, in whole training steps, and
+each run reads its span ``T / T'`` times (the *reuse factor*); grid and evaluation ranges are
+never reused. Every size is even, so a range of normals ``[a, b)`` is exactly pool bytes
+``[a*w, b*w)`` (``w = ceil(bits/8)``; Box-Muller makes normals 2j and 2j+1 from one pair of
+uniforms) and ranges never share a byte.
 """
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ REGIONS = ("train", "grid", "eval")  # each run's three noise regions, in pool o
 
 
 class PoolTooSmall(QganError):
-    """The pool holds fewer normals than the configured entropy runs draw."""
+    """The pool holds fewer normals than the configured entropy runs draw (and, with
+    ``train.on_exhausted: cycle``, too few even for one step per run)."""
 
 
 @dataclass(frozen=True)
@@ -133,9 +135,9 @@ def noise_layout(params: Params, n_train: int, pool_bytes: int | None = None) ->
         raise PoolTooSmall(f"{numbers}; set harvest.bytes: {need_bytes} (or auto) and re-run harvest, or set "
                            "train.on_exhausted: cycle to reuse each run's range")
     fixed = full.slots * (demand.grid_normals + demand.eval_normals)
+    one_step = 2 * params.train.batch_size * params.latent_dim  # even
     span = max(0, have - fixed) // full.slots
-    span -= span % 2
-    one_step = 2 * params.train.batch_size * params.latent_dim
+    span -= span % one_step  # whole steps: every pass of every arm draws the same batches
     if span < one_step:
         least = normals_to_bytes(fixed + full.slots * one_step, cfg.bytes_per_normal)
         raise PoolTooSmall(f"{numbers}; too few even to cycle (one step per run and the grid and evaluation "
@@ -150,31 +152,32 @@ def normals_to_bytes(n_normals: int, bytes_per_normal: int) -> int:
 
 def budget_report(params: Params, n_train: int, pool_bytes: int) -> dict:
     """Numbers ``qgan budget`` prints and the harvest stage records; ``reuse_factor`` is what
-    training would see with this pool (None: the pool is short and on_exhausted is error)."""
+    training would see with this pool, or None and ``stops`` the train stage's error."""
     layout = noise_layout(params, n_train)
     bpn = params.convert.bytes_per_normal
     entropy_runs = layout.slots if reads_pool(params) else 0
     needed = normals_to_bytes(layout.total_normals, bpn) if entropy_runs else 0
     try:
-        reuse = noise_layout(params, n_train, pool_bytes).reuse_factor
-    except PoolTooSmall:
-        reuse = None
+        reuse, stops = noise_layout(params, n_train, pool_bytes).reuse_factor, None
+    except PoolTooSmall as exc:
+        reuse, stops = None, str(exc)
     return {"n_train": n_train, "entropy_runs": entropy_runs, **asdict(layout.demand),
             "normals_per_run": layout.demand.total, "bytes_per_normal": bpn,
             "bytes_per_run": layout.demand.total * bpn, "bytes_needed": needed,
             "pool_bytes": pool_bytes, "deficit_bytes": max(0, needed - pool_bytes),
-            "on_exhausted": params.train.on_exhausted, "reuse_factor": reuse}
+            "on_exhausted": params.train.on_exhausted, "reuse_factor": reuse, "stops": stops}
 
 
 def records_to_accounting(records: dict[str, dict], pool_bytes: int) -> dict:
     """Check what the runs read against the pool: every pool range (``bytes`` of each region's
-    record, from :meth:`qgan.noise.NormalStream.record`) inside the pool and no byte read by two
-    ranges. ``records`` maps a run name to ``{"train": rec, "grid": rec, "eval": rec, ...}``."""
+    record, from :meth:`qgan.noise.NormalStream.record`) inside the pool and no byte in two
+    ranges (``overlaps`` names neighbouring ranges that overlap: empty iff none do).
+    ``records`` maps a run name to ``{"train": rec, "grid": rec, "eval": rec, ...}``."""
     ranges = sorted((tuple(rec["bytes"]), f"{name}/{region}") for name, regions in records.items()
                     for region in REGIONS if "bytes" in regions.get(region, {})
                     for rec in [regions[region]])
     overlaps = [f"{a} and {b}" for ((_, end_a), a), ((start_b, _), b) in zip(ranges, ranges[1:]) if start_b < end_a]
     return {"pool_bytes": pool_bytes, "pool_ranges": len(ranges),
-            "bytes_read": sum(stop - start for (start, stop), _ in ranges),
+            "bytes_in_ranges": sum(stop - start for (start, stop), _ in ranges),
             "outside_pool": [name for (_, stop), name in ranges if stop > pool_bytes], "overlaps": overlaps,
             "max_reuse_factor": max((r.get("reuse_factor", 1.0) for r in records.values()), default=1.0)}

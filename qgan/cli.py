@@ -58,8 +58,7 @@ def cmd_budget(args: argparse.Namespace) -> None:
         ("bytes needed", f"{r['bytes_needed']:,}"),
         ("pool", f"{r['pool_bytes']:,} bytes ({pool})"),
         ("deficit", f"{r['deficit_bytes']:,} bytes"),
-        *([("with this pool", "training stops (train.on_exhausted: error): harvest the deficit, or set "
-                              "train.on_exhausted: cycle" if r["reuse_factor"] is None else
+        *([("with this pool", f"training stops: {r['stops']}" if r["reuse_factor"] is None else
             f"training reads each normal {r['reuse_factor']:.3g} times (train.on_exhausted: cycle)")]
           if r["deficit_bytes"] else []),
         *harvest_estimate(params.harvest, r["deficit_bytes"], pool.with_name("manifest.json")),

@@ -150,13 +150,14 @@ def run_evaluation(params: Params, data_dir: Path, models_dir: Path, classifier_
     figures = {k: os.path.relpath(p, out_report.parent) for k, p in figures.items() if p.exists()}
     write_report(out_report, result, manifest, read_json(noise_metrics),
                  read_json(entropy_metrics), read_json(classifier_metrics), runs, figures)
-    log_evaluation(result, checkpoints, params, manifest,
+    inputs = tracking.pipeline_inputs(manifest, read_json(data_dir / "meta.json")["digest"])
+    log_evaluation(result, checkpoints, params, inputs, manifest,
                    [out_report, out_metrics, figures_dir / "metrics.png", noise_figure])
     return result
 
 
-def log_evaluation(result: dict, checkpoints: dict[tuple[str, int], dict], params: Params, manifest: dict,
-                   artifacts: list[Path]) -> None:
+def log_evaluation(result: dict, checkpoints: dict[tuple[str, int], dict], params: Params, inputs: dict[str, str],
+                   manifest: dict, artifacts: list[Path]) -> None:
     """Each run's metrics and evaluation noise on its own MLflow run; on the pipeline's parent run
     the per-arm means (``<arm>/<metric>``), each comparison's difference, CI and p-value
     (``<arm>_vs_prng/<metric>_diff``, ...), verdict tags, the report and figures; then the
@@ -172,7 +173,7 @@ def log_evaluation(result: dict, checkpoints: dict[tuple[str, int], dict], param
         run.log_metrics([("fid_lenet", result["fid"][arm][str(seed)], 0), ("eval_n_samples", result["n_samples"], 0),
                          *((f"eval_{m}", result[m][arm][str(seed)], 0) for m in (*METRICS, "kid_std"))])
         run.set_tags({"noise_eval": json.dumps(result["noise"][f"{arm}-{seed}"]["eval"])})
-    parent = tracking.RunLogger.open_pipeline(params.flat(), tracking.pipeline_tags(params.train, manifest))
+    parent = tracking.RunLogger.open_pipeline(params.flat(), inputs, tracking.pipeline_tags(params.train, manifest))
     rows = [(f"{arm}/{m}", result[m][arm]["mean"], 0) for m in METRICS for arm in result[m]]
     tags = {"evaluated_runs": ",".join(children), "eval_n_samples": result["n_samples"]}
     for pair, comparisons in result["paired"].items():

@@ -16,7 +16,8 @@ Each run uses three regions (``train``, ``grid``, ``eval``) that never overlap: 
 ranges of the pool for ``entropy``, independent streams (a SeedSequence spawn key per arm and
 region) for the others. Every arm's region has the size the layout gives the pool range, and
 when the layout cycles (``train.on_exhausted: cycle``) every arm's training stream restarts
-after that many normals: reuse is the same in every arm, so it never confounds the comparison.
+after that many normals, a whole number of steps, so each pass draws the same batches:
+reuse is the same in every arm and never confounds the comparison.
 Sources never touch torch's global RNG, so dropout and init stay paired across arms.
 """
 from __future__ import annotations
@@ -64,6 +65,8 @@ class NormalStream:
 
     def take(self, n: int) -> np.ndarray:
         """The next ``n`` normals, ``(n,) float32``."""
+        if n == 0:
+            return np.empty(0, dtype=np.float32)
         if not self.cycle:
             if self.size is not None and self.drawn + n > self.size:
                 raise NoiseExhausted(f"{self.describe()}: range of {self.size:,} normals exhausted: asked for "

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import tempfile
 from dataclasses import dataclass, field
@@ -23,26 +24,20 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
-import yaml
+import torch
 
 from qgan import tracking
-from qgan.archive import hash_prefix
 from qgan.convert import load_normals, pool_to_normals_file
 from qgan.data import load_source, load_split, save_splits, subsample
 from qgan.errors import QganError
 from qgan.models import state_dict_sha256
 from qgan.params import POOL_ARMS, dict_to_params
+from qgan.pool_history import ReplayRefused, check_pool, exp_revision, fetch_pool
 from qgan.runs import RECORD_FORMAT, RECORD_PATH, open_session, train_run
 from qgan.runtime import make_deterministic, select_device
 from qgan.train import LOSS_COLUMNS
 
 POOL_PATH = "data/entropy/pool.bin"  # the harvest stage's pool, relative to the repo root
-MAX_REVISIONS = 200                 # git revisions searched for a dvc.lock that records the pool
-COPY_BLOCK = 1 << 22                # bytes per read when streaming a pool out of DVC
-
-
-class ReplayRefused(QganError):
-    """An input of the run cannot be reproduced exactly, so replay does not train."""
 
 
 @dataclass
@@ -52,22 +47,24 @@ class ReplayResult:
     differences: list[str] = field(default_factory=list)  # what differs from the record
 
 
-def _safe_uri(uri: str) -> str:
-    """A tracking URI without credentials, for messages."""
+def safe_uri(uri: str) -> str:
+    """A tracking URI without user info, query or fragment (where tokens hide), for messages."""
     parts = urlsplit(uri)
-    return parts._replace(netloc=parts.hostname or "").geturl() if parts.username else uri
+    if not parts.netloc:
+        return parts._replace(query="", fragment="").geturl()
+    host = parts.hostname or ""
+    return parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host, query="", fragment="").geturl()
 
 
 def load_record(client, run_id: str, tmp: Path) -> tuple[dict, object]:
     """The run's replay record and the MLflow run."""
-    import os
-
     from mlflow.exceptions import MlflowException
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         run = client.get_run(run_id)
-    except MlflowException:
-        raise QganError(f"MLflow run {run_id!r} not found in {_safe_uri(client.tracking_uri)}") from None
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        raise QganError(f"MLflow run {run_id!r} not found in {safe_uri(client.tracking_uri)}") from None
     try:
         path = client.download_artifacts(run_id, RECORD_PATH, str(tmp))
     except (MlflowException, OSError):
@@ -83,9 +80,11 @@ def check_code(revision: str | None, root: Path) -> str:
     """One line saying whether this checkout's code is the recorded revision's."""
     if not revision:
         return "code: no revision recorded; replaying with this checkout's code"
-    if tracking._git(root, "cat-file", "-e", f"{revision}^{{commit}}") is None:
+    if tracking.run_git(root, "cat-file", "-e", f"{revision}^{{commit}}") is None:
         return f"code: recorded revision {revision[:12]} is not in this repository; replaying with this checkout"
-    changed = tracking._git(root, "diff", "--name-only", revision, "--", *tracking.CODE_PATHS)
+    changed = tracking.run_git(root, "diff", "--name-only", revision, "--", *tracking.CODE_PATHS)
+    if changed is None:
+        return f"code: could not compare this checkout with the recorded revision {revision[:12]} (git failed)"
     if not changed:
         return f"code: this checkout matches the recorded revision {revision[:12]}"
     files = changed.splitlines()
@@ -109,60 +108,6 @@ def resolve_data(record: dict, data_dir: Path, tmp: Path) -> tuple[Path, str]:
     return tmp / "data", f"data: {data_dir} differs or is missing; rebuilt from {cfg.source} (digest {want[:12]})"
 
 
-def check_pool(path: Path, n_bytes: int, sha256: str) -> str | None:
-    """None if the first ``n_bytes`` of ``path`` hash to ``sha256``, else what is wrong."""
-    size = path.stat().st_size
-    if size < n_bytes:
-        return f"holds only {size:,} of the {n_bytes:,} bytes the run saw"
-    got = hash_prefix(path, n_bytes).hexdigest()
-    if got == sha256:
-        return None
-    return f"the first {n_bytes:,} bytes hash to {got[:16]}..., the run recorded {sha256[:16]}..."
-
-
-def pool_revisions(root: Path, rel: str, n_bytes: int, hints: list[str]) -> list[tuple[str, str]]:
-    """``(revision, md5)`` of git revisions whose ``dvc.lock`` records a pool of at least
-    ``n_bytes`` at ``rel``: the hinted revisions first, then every revision touching dvc.lock
-    (experiments included), one per distinct pool version."""
-    listed = tracking._git(root, "rev-list", "--all", f"--max-count={MAX_REVISIONS}", "--", "dvc.lock") or ""
-    found, seen = [], set()
-    for rev in dict.fromkeys([*hints, *listed.split()]):
-        text = tracking._git(root, "show", f"{rev}:dvc.lock")
-        try:
-            outs = yaml.safe_load(text)["stages"]["harvest"]["outs"] if text else []
-        except (yaml.YAMLError, KeyError, TypeError):
-            continue
-        for out in outs:
-            if out.get("path") == rel and out.get("size", 0) >= n_bytes and out.get("md5") not in seen:
-                seen.add(out.get("md5"))
-                found.append((rev, out.get("md5")))
-    return found
-
-
-def fetch_pool(root: Path, rel: str, n_bytes: int, sha256: str, hints: list[str], tmp: Path) -> tuple[Path, str]:
-    """Stream the first version of the pool that DVC holds and that hashes right into ``tmp``."""
-    import dvc.api
-
-    candidates = pool_revisions(root, rel, n_bytes, hints)
-    tried = []
-    for rev, md5 in candidates:
-        out = tmp / "pool.bin"
-        try:
-            with dvc.api.open(rel, repo=str(root), rev=rev, mode="rb") as src, open(out, "wb") as dst:
-                while block := src.read(COPY_BLOCK):
-                    dst.write(block)
-        except Exception as exc:  # not in the cache nor on a remote: try the next version
-            tried.append(f"{rev[:8]} ({exc.__class__.__name__})")
-            continue
-        problem = check_pool(out, n_bytes, sha256)
-        if problem is None:
-            return out, (f"entropy: fetched {rel} with DVC from revision {rev[:12]} (md5 {md5}); its first "
-                         f"{n_bytes:,} bytes hash to the recorded sha256 {sha256[:16]}...")
-        tried.append(f"{rev[:8]} ({problem})")
-    raise ReplayRefused(f"replay refused: no DVC revision holds the recorded pool ({n_bytes:,} bytes, sha256 "
-                        f"{sha256[:16]}...); versions tried: {', '.join(tried) or 'none recorded in dvc.lock'}")
-
-
 def resolve_pool(record: dict, run, pool: Path, root: Path, fetch: bool, tmp: Path) -> tuple[Path, str]:
     """A file whose first ``entropy.bytes`` bytes are the run's pool, refusing on any mismatch."""
     n_bytes, sha = record["entropy"]["bytes"], record["entropy"]["sha256"]
@@ -175,38 +120,29 @@ def resolve_pool(record: dict, run, pool: Path, root: Path, fetch: bool, tmp: Pa
     tags = run.data.tags
     hints = [r for r in (exp_revision(root, tags.get(tracking.TAG_DVC_EXP_NAME)), tags.get(tracking.TAG_GIT_COMMIT))
              if r]
-    try:
-        rel = str(pool.resolve().relative_to(root.resolve()))
-    except ValueError:
+    rel = os.path.relpath(os.path.abspath(pool), os.path.abspath(root))  # not resolve(): DVC links into its cache
+    if rel.startswith(".."):
         rel = POOL_PATH
     return fetch_pool(root, rel, n_bytes, sha, hints, tmp)
 
 
-def exp_revision(root: Path, name: str | None) -> str | None:
-    """The commit of DVC experiment ``name`` (its ref under ``refs/exps``), if present."""
-    if not name:
+def recorded_losses(client, run_id: str) -> np.ndarray | None:
+    """The run's per-step losses ``(steps, 3)`` from its metric history (None if a step is missing)."""
+    history = {key: {m.step: m.value for m in client.get_metric_history(run_id, key)} for key in LOSS_COLUMNS}
+    steps = max((max(h, default=-1) for h in history.values()), default=-1) + 1
+    if any(len(h) != steps for h in history.values()):
         return None
-    refs = tracking._git(root, "for-each-ref", "--format=%(objectname) %(refname)", "refs/exps") or ""
-    return next((sha for sha, ref in (line.split() for line in refs.splitlines()) if ref.endswith(f"/{name}")), None)
-
-
-def recorded_losses(client, run_id: str, steps: int) -> np.ndarray | None:
-    """The run's per-step losses ``(steps, 3)`` from its metric history (None if incomplete)."""
-    out = np.full((steps, len(LOSS_COLUMNS)), np.nan, dtype=np.float64)
-    for j, key in enumerate(LOSS_COLUMNS):
-        for m in client.get_metric_history(run_id, key):
-            if 0 <= m.step < steps:
-                out[m.step, j] = m.value
-    return None if np.isnan(out).any() else out
+    return np.array([[history[key][step] for key in LOSS_COLUMNS] for step in range(steps)], dtype=np.float64)
 
 
 def compare_losses(replayed: np.ndarray, recorded: np.ndarray | None) -> str | None:
-    """None if every loss matches to the bit (as float32), else where they first differ."""
+    """None if every loss matches to the bit (as float32; NaN matches NaN), else where they first differ."""
     if recorded is None:
         return "the record's per-step losses are incomplete"
     if recorded.shape != replayed.shape:
         return f"{len(replayed):,} steps replayed, {len(recorded):,} recorded"
-    differ = np.argwhere(recorded.astype(np.float32) != replayed)
+    recorded = recorded.astype(np.float32)
+    differ = np.argwhere((recorded != replayed) & ~(np.isnan(recorded) & np.isnan(replayed)))
     if not len(differ):
         return None
     step, col = differ[0]
@@ -216,11 +152,23 @@ def compare_losses(replayed: np.ndarray, recorded: np.ndarray | None) -> str | N
 
 def replay_run(run_id: str, root: Path, pool: Path, data_dir: Path, fetch: bool = False,
                progress: bool = True, say=print) -> ReplayResult:
-    """Replay the MLflow run ``run_id``; ``say`` prints each check as it passes."""
+    """Replay the MLflow run ``run_id``; ``say`` prints each check as it passes. An MLflow error
+    (a store that does not answer, say) becomes one :class:`QganError` line without credentials."""
+    from mlflow.exceptions import MlflowException
+
     uri = tracking.tracking_uri(root)
     if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
         raise QganError(f"no MLflow store at {uri}: nothing was trained here (or set MLFLOW_TRACKING_URI)")
-    client = tracking._client(root)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    try:
+        return _replay(run_id, root, pool, data_dir, fetch, progress, say, tracking._client(root))
+    except MlflowException as exc:
+        raise QganError(f"MLflow store {safe_uri(uri)} failed ({exc.error_code}); nothing was replayed") from None
+
+
+def _replay(run_id: str, root: Path, pool: Path, data_dir: Path, fetch: bool, progress: bool, say,
+            client) -> ReplayResult:
+    """:func:`replay_run` with a client."""
     with tempfile.TemporaryDirectory(prefix="qgan-replay-") as tmp_name:
         tmp = Path(tmp_name)
         record, run = load_record(client, run_id, tmp)
@@ -250,7 +198,11 @@ def replay_run(run_id: str, root: Path, pool: Path, data_dir: Path, fetch: bool 
                  f"{record['entropy']['bytes']:,} bytes)")
 
         recorded_rt = record["runtime"]
-        device = select_device(recorded_rt["device"].split(":")[0])
+        kind = recorded_rt["device"].split(":")[0]
+        if kind == "cuda" and not torch.cuda.is_available():
+            raise ReplayRefused("replay refused: the run trained on CUDA and this machine has none; bit-identity "
+                                "holds only on the device type it was recorded on")
+        device = select_device(kind)
         runtime = make_deterministic(recorded_rt["threads"])
         here = {"torch": runtime["torch"], "numpy": np.__version__, "python": platform.python_version()}
         drift = [f"{k} {here[k]} (recorded {recorded_rt.get(k)})" for k in here if here[k] != recorded_rt.get(k)]
@@ -269,7 +221,7 @@ def replay_run(run_id: str, root: Path, pool: Path, data_dir: Path, fetch: bool 
         sha = state_dict_sha256(trained.generator)
         if sha != record["generator_sha256"]:
             result.differences.append(f"generator sha256 {sha[:16]}... (recorded {record['generator_sha256'][:16]}...)")
-        problem = compare_losses(trained.losses, recorded_losses(client, run_id, len(trained.losses)))
+        problem = compare_losses(trained.losses, recorded_losses(client, run_id))
         if problem:
             result.differences.append(problem)
         if session.noise.record()["drawn"] != record["noise"]["train"]["drawn"]:

@@ -82,8 +82,8 @@ def accounting_lines(result: dict) -> list[str]:
               "fresh." if reuse > 1 else
               "No normal was read twice: each run's training, grid and evaluation noise come from disjoint ranges."),
              "", f"Pool: {acc['pool_bytes']:,} bytes; {acc['pool_ranges']} ranges read by the runs, "
-                 f"{acc['bytes_read']:,} bytes in all, none overlapping"
-                 + (f" (**overlaps: {', '.join(acc['overlaps'])}**)" if acc["overlaps"] else "") + ".", "",
+                 f"{acc['bytes_in_ranges']:,} bytes in all, none overlapping and all inside the pool "
+                 "(checked by `evaluate`).", "",
              "| run | source | training normals | pool bytes | drawn | reuse | grid normals | evaluation normals |",
              "|---|---|---|---|---|---|---|---|"]
     for name, r in runs.items():
@@ -92,8 +92,8 @@ def accounting_lines(result: dict) -> list[str]:
         pool = f"[{t['bytes'][0]:,}, {t['bytes'][1]:,})" if "bytes" in t else "-"
         lines.append(f"| {name} | {source} | {_span(t)} | {pool} | {t['drawn']:,} | {t['reuse_factor']:.3g} | "
                      f"{_span(r['grid'])} | {_span(r['eval'])} |")
-    return lines + ["", "Ranges of `pool` sources are positions in `normals.npy` (normal i is pool bytes "
-                        "[i·w, (i+1)·w), w = ceil(bits/8)); other sources count positions in their own stream."]
+    return lines + ["", "Ranges of `pool` sources are positions in `normals.npy` (normals [a, b) are pool bytes "
+                        "[a·w, b·w), w = ceil(bits/8)); other sources count positions in their own stream."]
 
 
 def health_line(health: dict | None) -> str:

@@ -86,11 +86,13 @@ def run_training(params: Params, arm: str, seed: int, data_dir: Path, normals_pa
                            load_normals(normals_path) if arm in POOL_ARMS else None)
 
     name = f"{arm}-{seed}"
-    parent = tracking.RunLogger.open_pipeline(params.flat(), tracking.pipeline_tags(params.train, manifest))
+    parent = tracking.RunLogger.open_pipeline(params.flat(), tracking.pipeline_inputs(manifest, data_digest),
+                                              tracking.pipeline_tags(params.train, manifest))
+    code = {"revision": tracking.code_revision(tracking.project_root()), "dirty": tracking.code_dirty()}
     run = tracking.RunLogger.start(name, {
         tracking.TAG_PARENT: parent.run_id, tracking.TAG_ROLE: "training", tracking.TAG_ARM: arm,
         tracking.TAG_SEED: seed, tracking.TAG_DATA_DIGEST: data_digest,
-        tracking.TAG_CODE_DIRTY: str(tracking.code_dirty()).lower(), **tracking.entropy_tags(manifest)})
+        tracking.TAG_CODE_DIRTY: str(code["dirty"]).lower(), **tracking.entropy_tags(manifest)})
     try:
         record = runtime_record(runtime, device)
         run.log_params({**params.flat(), "arm": arm, "seed": seed, **{f"runtime.{k}": v for k, v in record.items()}})
@@ -147,9 +149,7 @@ def run_training(params: Params, arm: str, seed: int, data_dir: Path, normals_pa
                 "format": RECORD_FORMAT, "arm": arm, "seed": seed, "params": params.to_dict(), "runtime": record,
                 "entropy": {"sha256": manifest["sha256"], "bytes": int(manifest["total_bytes"]),
                             "sources": manifest.get("sources", []), "quantum": bool(manifest.get("quantum"))},
-                "data_digest": data_digest, "noise": noise, "generator_sha256": sha,
-                "code": {"revision": tracking.code_revision(tracking.project_root()),
-                         "dirty": tracking.code_dirty()}})
+                "data_digest": data_digest, "noise": noise, "generator_sha256": sha, "code": code})
             run.log_artifact(path, str(Path(RECORD_PATH).parent))
     except BaseException:
         run.finish(ok=False)

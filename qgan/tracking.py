@@ -81,7 +81,7 @@ def ensure_experiment(client, root: Path, name: str | None = None) -> str:
     raise RuntimeError(f"could not create or find MLflow experiment {name!r}")
 
 
-def _git(cwd: Path, *args: str) -> str | None:
+def run_git(cwd: Path, *args: str) -> str | None:
     try:
         out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
@@ -90,7 +90,7 @@ def _git(cwd: Path, *args: str) -> str | None:
 
 
 def git_commit(root: Path) -> str | None:
-    return _git(root, "rev-parse", "HEAD") or None
+    return run_git(root, "rev-parse", "HEAD") or None
 
 
 def code_revision(root: Path) -> str | None:
@@ -100,7 +100,7 @@ def code_revision(root: Path) -> str | None:
 
 def code_dirty(cwd: Path | None = None) -> bool | None:
     """Whether the running checkout's code differs from its commit (None: not a git checkout)."""
-    status = _git(cwd or Path.cwd(), "status", "--porcelain", "--", *CODE_PATHS)
+    status = run_git(cwd or Path.cwd(), "status", "--porcelain", "--", *CODE_PATHS)
     return None if status is None else bool(status)
 
 
@@ -117,10 +117,16 @@ def pipeline_tags(train_cfg, manifest: dict) -> dict[str, Any]:
     return {**entropy_tags(manifest), "arms": ",".join(train_cfg.arms), "seeds": ",".join(map(str, train_cfg.seeds))}
 
 
-def pipeline_key(params_flat: dict[str, Any], root: Path) -> str:
-    """What ties the stages of one pipeline run together: experiment name, revision, params."""
+def pipeline_inputs(manifest: dict, data_digest: str) -> dict[str, str]:
+    """The input digests in a pipeline run's key: a new pool or dataset opens a new parent."""
+    return {"entropy_sha256": manifest["sha256"], "data_digest": data_digest}
+
+
+def pipeline_key(params_flat: dict[str, Any], inputs: dict[str, str], root: Path) -> str:
+    """What ties the stages of one pipeline run together: experiment name, revision, params and
+    input digests (the pool's sha256, the data digest)."""
     ident = {"name": os.environ.get("DVC_EXP_NAME") or "workspace", "rev": code_revision(root),
-             "params": params_flat}
+             "params": params_flat, "inputs": inputs}
     return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -154,12 +160,14 @@ class RunLogger:
         return cls(client, run.info.run_id)
 
     @classmethod
-    def open_pipeline(cls, params_flat: dict[str, Any], tags: dict[str, Any], root: Path | None = None
-                      ) -> "RunLogger":
-        """This pipeline run's parent: the running one with its key, else a new one with the params."""
+    def open_pipeline(cls, params_flat: dict[str, Any], inputs: dict[str, str], tags: dict[str, Any],
+                      root: Path | None = None) -> "RunLogger":
+        """This pipeline run's parent: the running one with its key (:func:`pipeline_key`), else a
+        new one with the params. Stages of one pipeline run one after another, so the search and
+        the creation do not race (queued experiments have keys of their own)."""
         root = root or project_root()
         client = _client(root)
-        key = pipeline_key(params_flat, root)
+        key = pipeline_key(params_flat, inputs, root)
         found = client.search_runs([ensure_experiment(client, root)],
                                    f"tags.{TAG_PIPELINE_KEY} = '{key}' and attributes.status = 'RUNNING'",
                                    max_results=1, order_by=["attributes.start_time DESC"])
@@ -202,8 +210,9 @@ class RunLogger:
         self.client.log_image(self.run_id, image, key=key, step=step)
 
     def log_dataset(self, name: str, digest: str, uri: str, profile: dict[str, Any], context: str) -> None:
-        """Record an input as an MLflow dataset: name, digest (MLflow keeps 36 characters), where it
-        lies and a profile (sizes, full hashes), with what it was used for as ``context``."""
+        """Record an input as an MLflow dataset: name, digest (the first 32 hex digits: MLflow's digest
+        column holds 36), where it lies and a profile (sizes, full hashes), with what it was used
+        for as ``context``."""
         from mlflow.entities import Dataset, DatasetInput, InputTag
         dataset = Dataset(name=name, digest=digest[:32], source_type="local", source=json.dumps({"uri": uri}),
                           profile=json.dumps(profile, sort_keys=True))

@@ -72,6 +72,24 @@ def workspace(tmp_path, tiny_params, monkeypatch):
     return tmp_path
 
 
+def short_pool_workspace(ws: Path, params, fraction: float) -> Path:
+    """``ws/short``: a :func:`workspace` whose pool holds ``fraction`` of the bytes the runs draw."""
+    from qgan.budget import budget_report
+    from qgan.convert import pool_to_normals_file
+    from qgan.harvest import harvest_to_pool
+    from qgan.params import HarvestConfig
+    from qgan.sources import make_source
+
+    short = ws / "short"
+    need = budget_report(params, 256, 0)["bytes_needed"]
+    harvest_to_pool(short / "pool.bin", short / "manifest.json", make_source(HarvestConfig()), int(need * fraction),
+                    1 << 20, progress=False)
+    pool_to_normals_file(short / "pool.bin", short / "normals.npy", 24, "box_muller")
+    for name in ("data", "noise.json", "entropy_tests.json"):
+        (short / name).symlink_to(ws / name)
+    return short
+
+
 def train_in(ws: Path, params, arm: str, seed: int) -> dict:
     """``run_training`` of (arm, seed) in a :func:`workspace`, with the stage's file layout."""
     from qgan.runs import run_training

@@ -74,10 +74,11 @@ def test_cycle_shrinks_only_the_training_span(tiny_params):
     params = _with(tiny_params, on_exhausted="cycle")
     full = noise_layout(params, 256)
     d = full.demand
-    # a span of 1000 per slot, and one odd normal left over
-    pool_normals = full.slots * (d.grid_normals + d.eval_normals) + full.slots * 1000 + 1
+    step = 2 * 32 * 8  # normals of one training step
+    # room for 3 steps and 100 normals more per slot, and one odd normal: the span is 3 whole steps
+    pool_normals = full.slots * (d.grid_normals + d.eval_normals) + full.slots * (3 * step + 100) + 1
     layout = noise_layout(params, 256, 3 * pool_normals)
-    assert layout.train_span == 1000 and layout.cycles and layout.reuse_factor == d.train_normals / 1000
+    assert layout.train_span == 3 * step and layout.cycles and layout.reuse_factor == d.train_normals / (3 * step)
     assert layout.demand == d and layout.total_normals <= pool_normals
     ranges = sorted(layout.region_range(r, s) for s in range(layout.slots) for r in ("train", "grid", "eval"))
     assert ranges[0][0] == 0 and all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))

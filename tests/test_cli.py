@@ -34,7 +34,7 @@ def test_budget_prints_demand_pool_and_deficit(tmp_path, raw_params):
     assert lines["normals per run: total"].strip() == f"{expected['normals_per_run']:,}"
     assert lines["bytes needed"].strip() == f"{expected['bytes_needed']:,}"
     assert lines["deficit"].strip() == f"{expected['deficit_bytes']:,} bytes"
-    assert "training stops (train.on_exhausted: error)" in lines["with this pool"]
+    assert lines["with this pool"].strip().startswith("training stops: the pool holds 1,000 bytes")
     cycle = merged(raw, {"train": {"on_exhausted": "cycle"}})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(cycle))
     (tmp_path / "pool.bin").write_bytes(b"\x00" * (expected["bytes_needed"] * 3 // 4))

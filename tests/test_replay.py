@@ -9,7 +9,7 @@ import shutil
 import torch
 
 from qgan.cli import main
-from tests.conftest import train_in
+from tests.conftest import short_pool_workspace, train_in
 
 
 def _run_id(ws, name):
@@ -82,3 +82,15 @@ def test_replay_of_an_unknown_run(workspace, tiny_params, capsys):
     train_in(workspace, tiny_params, "prng", 0)
     code, out, err = _replay(capsys, "0123456789abcdef0123456789abcdef")
     assert code == 2 and err.count("\n") == 1 and "MLflow run '0123456789abcdef0123456789abcdef' not found" in err
+
+
+def test_replay_of_a_cycled_run_on_a_short_pool(workspace, tiny_params, capsys):
+    from dataclasses import replace
+    short = short_pool_workspace(workspace, tiny_params, 0.75)
+    cycle = replace(tiny_params, train=replace(tiny_params.train, on_exhausted="cycle"))
+    train_in(short, cycle, "entropy", 1)
+    code, out, err = _replay(capsys, _run_id(short, "entropy-1"), "--pool", str(short / "pool.bin"),
+                             "--data", str(workspace / "data"))
+    assert code == 0, out + err
+    reuse = torch.load(short / "models" / "entropy-1.pt", weights_only=True)["noise"]["reuse_factor"]
+    assert reuse > 1 and f"(reuse factor {reuse})" in out and "bit-identical" in out

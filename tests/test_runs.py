@@ -8,12 +8,8 @@ import torch
 
 from qgan import tracking
 from qgan.budget import PoolTooSmall, budget_report, run_demand
-from qgan.convert import pool_to_normals_file
 from qgan.evaluate import run_evaluation
-from qgan.harvest import harvest_to_pool
-from qgan.params import HarvestConfig
-from qgan.sources import make_source
-from tests.conftest import train_in
+from tests.conftest import short_pool_workspace, train_in
 
 
 def _ckpt(ws, name):
@@ -66,13 +62,8 @@ def test_training_records_accounting_and_mlflow_run(workspace, tiny_params):
 
 
 def test_short_pool_stops_with_the_numbers_then_cycles_in_every_arm(workspace, tiny_params):
-    short = workspace / "short"
+    short = short_pool_workspace(workspace, tiny_params, 0.75)
     need = budget_report(tiny_params, 256, 0)["bytes_needed"]
-    harvest_to_pool(short / "pool.bin", short / "manifest.json", make_source(HarvestConfig()), need * 3 // 4,
-                    1 << 20, progress=False)
-    pool_to_normals_file(short / "pool.bin", short / "normals.npy", 24, "box_muller")
-    for name in ("data", "noise.json", "entropy_tests.json"):
-        (short / name).symlink_to(workspace / name)
     with pytest.raises(PoolTooSmall, match=f"set harvest.bytes: {need} "):
         train_in(short, tiny_params, "entropy", 0)
     assert not (short / "models").exists()
@@ -125,7 +116,7 @@ def test_evaluation_writes_metrics_report_and_logs_to_parent_and_children(worksp
     pool_bytes = (workspace / "pool.bin").stat().st_size
     acc = result["accounting"]
     assert acc["overlaps"] == [] and acc["outside_pool"] == [] and acc["pool_ranges"] == 6
-    assert acc["bytes_read"] == pool_bytes and acc["max_reuse_factor"] == 1.0
+    assert acc["bytes_in_ranges"] == pool_bytes and acc["max_reuse_factor"] == 1.0
     spans = sorted(tuple(result["noise"][f"entropy-{s}"][r]["normals"])
                    for s in (0, 1) for r in ("train", "grid", "eval"))
     assert spans[0][0] == 0 and all(a[1] == b[0] for a, b in zip(spans, spans[1:])) and spans[-1][1] == pool_bytes // 3
@@ -165,6 +156,12 @@ def test_evaluation_writes_metrics_report_and_logs_to_parent_and_children(worksp
     assert len(children) == 8
     artifacts = workspace / "mlruns" / parent.info.run_id / "artifacts" / "evaluation"
     assert sorted(p.name for p in artifacts.iterdir()) == ["evaluate.json", "metrics.png", "report.md"]
-    # A later pipeline run of the same config opens a new parent: this one is finished.
+    # Re-running only evaluate (say, after an evaluate param changed) opens a parent of its own that
+    # names the runs it evaluated; a later training opens a new parent too: this one is finished.
+    _evaluate(workspace, replace(tiny_params, evaluate=replace(tiny_params.evaluate, kid_subsets=5)))
+    newer = client.search_runs([parent.info.experiment_id], f"tags.{tracking.TAG_ROLE} = 'pipeline'")
+    assert len(newer) == 2 and newer[0].info.run_id != parent.info.run_id and newer[0].info.status == "FINISHED"
+    assert set(newer[0].data.tags["evaluated_runs"].split(",")) == set(parent.data.tags["evaluated_runs"].split(","))
+    assert newer[0].data.params["evaluate.kid_subsets"] == "5"
     train_in(workspace, tiny_params, "entropy", 0)
-    assert _ckpt(workspace, "entropy-0")["mlflow_parent_run_id"] != parent.info.run_id
+    assert _ckpt(workspace, "entropy-0")["mlflow_parent_run_id"] not in {r.info.run_id for r in newer}
