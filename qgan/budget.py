@@ -112,17 +112,20 @@ def reads_pool(params: Params) -> bool:
     return bool(set(POOL_ARMS) & set(params.train.arms))
 
 
-def noise_layout(params: Params, n_train: int, pool_bytes: int | None = None) -> NoiseLayout:
-    """Where every run's noise lies: one slot per seed, whichever arms run (so adding an arm
-    never moves a range). ``pool_bytes`` None gives the planned layout; otherwise the layout
-    this pool allows, for every arm alike (so the ``prng`` arm cycles exactly as ``entropy``).
+def noise_layout(params: Params, n_train: int, pool_bytes: int | None = None, reading: bool = True
+                 ) -> NoiseLayout:
+    """Where every run's noise lies: one slot per seed. ``pool_bytes`` None gives the planned
+    layout; otherwise the layout this pool allows. It never depends on ``train.arms`` (adding an
+    arm moves no range and re-runs no other arm): a cycled layout applies to every arm alike,
+    so the ``prng`` arm cycles exactly as ``entropy`` does.
 
-    Raises :class:`PoolTooSmall` when the pool is short and ``train.on_exhausted`` is
-    ``error``, or when even one step's noise per run would not fit with ``cycle``.
+    A run ``reading`` the pool gets :class:`PoolTooSmall` when the pool is short and
+    ``train.on_exhausted`` is ``error``, or when even one step's noise per run would not fit
+    with ``cycle``; a run that does not read it gets the planned layout then.
     """
     demand = run_demand(params, n_train)
     full = NoiseLayout(slots=len(params.train.seeds), demand=demand, train_span=demand.train_normals)
-    if pool_bytes is None or not reads_pool(params):
+    if pool_bytes is None:
         return full
     cfg = params.convert
     have = normals_in_pool(pool_bytes, cfg.bits, cfg.method)
@@ -132,6 +135,8 @@ def noise_layout(params: Params, n_train: int, pool_bytes: int | None = None) ->
     numbers = (f"the pool holds {pool_bytes:,} bytes ({have:,} normals) but {full.slots} entropy runs draw "
                f"{full.total_normals:,} normals ({need_bytes:,} bytes)")
     if params.train.on_exhausted == "error":
+        if not reading:
+            return full
         raise PoolTooSmall(f"{numbers}; set harvest.bytes: {need_bytes} (or auto) and re-run harvest, or set "
                            "train.on_exhausted: cycle to reuse each run's range")
     fixed = full.slots * (demand.grid_normals + demand.eval_normals)
@@ -139,6 +144,8 @@ def noise_layout(params: Params, n_train: int, pool_bytes: int | None = None) ->
     span = max(0, have - fixed) // full.slots
     span -= span % one_step  # whole steps: every pass of every arm draws the same batches
     if span < one_step:
+        if not reading:
+            return full
         least = normals_to_bytes(fixed + full.slots * one_step, cfg.bytes_per_normal)
         raise PoolTooSmall(f"{numbers}; too few even to cycle (one step per run and the grid and evaluation "
                            f"ranges need {least:,} bytes): raise harvest.bytes")
@@ -158,7 +165,7 @@ def budget_report(params: Params, n_train: int, pool_bytes: int) -> dict:
     entropy_runs = layout.slots if reads_pool(params) else 0
     needed = normals_to_bytes(layout.total_normals, bpn) if entropy_runs else 0
     try:
-        reuse, stops = noise_layout(params, n_train, pool_bytes).reuse_factor, None
+        reuse, stops = noise_layout(params, n_train, pool_bytes, reads_pool(params)).reuse_factor, None
     except PoolTooSmall as exc:
         reuse, stops = None, str(exc)
     return {"n_train": n_train, "entropy_runs": entropy_runs, **asdict(layout.demand),

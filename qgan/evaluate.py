@@ -62,7 +62,8 @@ def evaluate_runs(checkpoints: dict[tuple[str, int], dict], classifier: Classifi
     noise_records = {}
     for (arm, seed), checkpoint in sorted(checkpoints.items()):
         generator = checkpoint_to_generator(checkpoint, device)
-        noise = make_noise(arm, "eval", noise_context(params, len(train.labels), seed, pool_bytes, normals))
+        noise = make_noise(arm, "eval", noise_context(params, len(train.labels), seed, pool_bytes, normals,
+                                                      reading=arm in POOL_ARMS))
         feats, probs = images_to_outputs(classifier, generate_images(generator, noise, n, batch), batch)
         scores.setdefault(arm, {})[seed] = score(feats, probs)
         noise_records[f"{arm}-{seed}"] = {**checkpoint["noise"], "eval": noise.record()}

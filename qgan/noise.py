@@ -227,11 +227,13 @@ def make_noise(arm: str, region: str, ctx: NoiseContext) -> NormalStream:
     return factory(region, ctx)
 
 
-def noise_context(params, n_train: int, seed: int, pool_bytes: int, normals: np.ndarray | None) -> NoiseContext:
-    """The context of the run with ``seed``: the layout the pool of ``pool_bytes`` allows
-    (:func:`qgan.budget.noise_layout`), and the pool's normals for arms that read them."""
+def noise_context(params, n_train: int, seed: int, pool_bytes: int | None, normals: np.ndarray | None,
+                  reading: bool = True) -> NoiseContext:
+    """The context of the run with ``seed``: the layout a pool of ``pool_bytes`` allows
+    (:func:`qgan.budget.noise_layout`; ``reading``: the run's arm reads the pool) and the pool's
+    normals for arms that read them."""
     if seed not in params.train.seeds:
         raise QganError(f"seed {seed} is not in train.seeds {list(params.train.seeds)}")
     return NoiseContext(seed=seed, slot=params.train.seeds.index(seed),
-                        layout=noise_layout(params, n_train, pool_bytes),
+                        layout=noise_layout(params, n_train, pool_bytes, reading),
                         normals=normals, bits=params.convert.bits, method=params.convert.method)

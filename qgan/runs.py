@@ -47,7 +47,7 @@ class Session:
 def open_session(params: Params, arm: str, seed: int, n_train: int, pool_bytes: int,
                  normals: np.ndarray | None) -> Session:
     """Noise for (arm, seed) from the layout that a pool of ``pool_bytes`` allows."""
-    ctx = noise_context(params, n_train, seed, pool_bytes, normals)
+    ctx = noise_context(params, n_train, seed, pool_bytes, normals, reading=arm in POOL_ARMS)
     grid = make_noise(arm, "grid", ctx)
     grid_z = grid.sample(GRID_SIZE, params.latent_dim)  # (64, latent_dim)
     return Session(arm, seed, ctx, make_noise(arm, "train", ctx), grid, grid_z, make_noise(arm, "eval", ctx).record())

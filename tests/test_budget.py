@@ -84,8 +84,9 @@ def test_cycle_shrinks_only_the_training_span(tiny_params):
     assert ranges[0][0] == 0 and all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
     with pytest.raises(PoolTooSmall, match="too few even to cycle"):
         noise_layout(params, 256, 3 * full.slots * (d.grid_normals + d.eval_normals + 2 * 32 * 8 - 2))
+    assert noise_layout(params, 256, 0, reading=False) == full  # an arm that does not read an empty pool
     prng_only = _with(params, arms=("prng",))
-    assert noise_layout(prng_only, 256, 0) == noise_layout(prng_only, 256)  # no arm reads the pool
+    assert noise_layout(prng_only, 256, 3 * pool_normals, reading=False) == layout  # arms never move the layout
 
 
 def test_budget_report_shows_reuse(tiny_params):

@@ -135,11 +135,18 @@ def test_replay_fetches_the_pool_from_dvc_and_is_bit_identical(repo):
     pool.rename(repo / "pool.moved")  # no local pool: replay must find the recorded one in DVC's cache
     try:
         out = sh(repo, "qgan", "replay", runs[0].info.run_id, "--quiet", check=False)
+        (repo / "dvc.lock").rename(repo / "lock.moved")  # nor a dvc.lock here: look through git revisions
+        from_git = sh(repo, "qgan", "replay", runs[0].info.run_id, "--quiet", check=False)
     finally:
         (repo / "pool.moved").rename(pool)
+        if (repo / "lock.moved").exists():
+            (repo / "lock.moved").rename(repo / "dvc.lock")
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "fetched data/entropy/pool.bin with DVC from revision" in out.stdout
+    assert "fetched data/entropy/pool.bin with DVC from the working tree's dvc.lock" in out.stdout
     assert "code: this checkout matches the recorded revision" in out.stdout and "bit-identical" in out.stdout
+    head = sh(repo, "git", "rev-parse", "HEAD").stdout.strip()  # the commit that recorded the pool
+    assert from_git.returncode == 0, from_git.stdout + from_git.stderr
+    assert f"fetched data/entropy/pool.bin with DVC from revision {head[:12]}" in from_git.stdout
     assert "up to date" in sh(repo, "dvc", "status").stdout
 
 
