@@ -4,8 +4,9 @@ Runs: one *pipeline* run per DVC pipeline run (named after the DVC experiment, o
 ``workspace@<rev>`` for a plain ``dvc repro``), holding the shared params and, once
 ``evaluate`` has run, the comparison; one child run per (arm, seed) under it (MLflow's
 ``mlflow.parentRunId``). Stages run as separate processes, so the train stages find their
-parent by a key (experiment name, code revision, every param) among *running* pipeline
-runs; ``evaluate`` finishes it, so a later ``dvc repro`` of the same config opens a new one.
+parent by a key (experiment name, code revision, every param, the pool's and the data's
+digests) among *running* pipeline runs; ``evaluate`` finishes it, so a later ``dvc repro`` of
+the same config opens a new one.
 
 Store: ``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<root>/mlflow.db`` with artifacts
 in ``<root>/mlruns``, where ``<root>`` is ``$DVC_ROOT`` (DVC points it at the real repo
