@@ -181,6 +181,11 @@ def _replay(run_id: str, root: Path, pool: Path, data_dir: Path, fetch: bool, pr
         params, arm, seed = dict_to_params(record["params"]), record["arm"], record["seed"]
         say(f"replay {arm}-{seed} (MLflow run {run_id}; recorded generator sha256 "
             f"{record['generator_sha256'][:16]}...)")
+        recorded_rt = record["runtime"]
+        kind = recorded_rt["device"].split(":")[0]
+        if kind == "cuda" and not torch.cuda.is_available():  # before any input is prepared
+            raise ReplayRefused("replay refused: the run trained on CUDA and this machine has none; bit-identity "
+                                "holds only on the device type it was recorded on")
         note(check_code(record["code"]["revision"], root))
         if record["code"].get("dirty"):
             note("code: the run's checkout had uncommitted changes in qgan/, stages/ or dvc.yaml")
@@ -197,11 +202,6 @@ def _replay(run_id: str, root: Path, pool: Path, data_dir: Path, fetch: bool, pr
             note(f"entropy: arm {arm} does not read the pool (its layout uses the recorded pool size "
                  f"{record['entropy']['bytes']:,} bytes)")
 
-        recorded_rt = record["runtime"]
-        kind = recorded_rt["device"].split(":")[0]
-        if kind == "cuda" and not torch.cuda.is_available():
-            raise ReplayRefused("replay refused: the run trained on CUDA and this machine has none; bit-identity "
-                                "holds only on the device type it was recorded on")
         device = select_device(kind)
         runtime = make_deterministic(recorded_rt["threads"])
         here = {"torch": runtime["torch"], "numpy": np.__version__, "python": platform.python_version()}
@@ -224,7 +224,7 @@ def _replay(run_id: str, root: Path, pool: Path, data_dir: Path, fetch: bool, pr
         problem = compare_losses(trained.losses, recorded_losses(client, run_id))
         if problem:
             result.differences.append(problem)
-        if session.noise.record()["drawn"] != record["noise"]["train"]["drawn"]:
+        if session.noise.drawn != record["noise"]["train"]["drawn"]:
             result.differences.append(f"{session.noise.drawn:,} training normals drawn "
                                       f"(recorded {record['noise']['train']['drawn']:,})")
         result.identical = not result.differences
