@@ -139,6 +139,14 @@ def save_splits(out_dir: Path, train: Split, test: Split, cfg: DataConfig) -> di
     return meta
 
 
+def source_to_data_dir(cfg: DataConfig, out_dir: Path) -> dict:
+    """The data stage: load ``cfg.source``, keep the stratified ``n_train``/``n_test`` subsets and
+    save both splits in ``out_dir``; returns ``meta.json`` (counts and digests)."""
+    train, test = load_source(cfg)
+    return save_splits(out_dir, subsample(train, cfg.n_train, cfg.split_seed, "n_train"),
+                       subsample(test, cfg.n_test, cfg.split_seed, "n_test"), cfg)
+
+
 def load_split(data_dir: str | Path, name: str) -> Split:
     """Read one saved split (``train`` or ``test``) from the data stage's folder."""
     data_dir = Path(data_dir)

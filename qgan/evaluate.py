@@ -19,7 +19,7 @@ import torch
 from qgan import tracking
 from qgan.archive import read_manifest
 from qgan.atomic import read_json, write_json_atomic, write_text_atomic
-from qgan.budget import records_to_accounting
+from qgan.budget import reads_pool, records_to_accounting
 from qgan.classifier import images_to_outputs
 from qgan.compare import judge, paired_comparison
 from qgan.convert import load_normals
@@ -136,7 +136,7 @@ def run_evaluation(params: Params, data_dir: Path, models_dir: Path, classifier_
             raise QganError(f"{path}: not found; run the train stage for {arm}-{seed}")
         checkpoints[(arm, seed)] = load_checkpoint(path)
     manifest = read_manifest(manifest_path)
-    normals = load_normals(normals_path) if set(POOL_ARMS) & set(params.train.arms) else None
+    normals = load_normals(normals_path) if reads_pool(params) else None
     result = evaluate_runs(checkpoints, classifier, train, test, params, int(manifest["total_bytes"]), normals,
                            device)
     write_json_atomic(out_metrics, result)

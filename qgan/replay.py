@@ -28,7 +28,7 @@ import torch
 
 from qgan import tracking
 from qgan.convert import load_normals, pool_to_normals_file
-from qgan.data import load_source, load_split, save_splits, subsample
+from qgan.data import load_split, source_to_data_dir
 from qgan.errors import QganError
 from qgan.models import state_dict_sha256
 from qgan.params import POOL_ARMS, dict_to_params
@@ -99,9 +99,7 @@ def resolve_data(record: dict, data_dir: Path, tmp: Path) -> tuple[Path, str]:
     if meta.exists() and json.loads(meta.read_text()).get("digest") == want:
         return data_dir, f"data: {data_dir} matches the recorded digest {want[:12]}"
     cfg = dict_to_params(record["params"]).data
-    train, test = load_source(cfg)
-    rebuilt = save_splits(tmp / "data", subsample(train, cfg.n_train, cfg.split_seed, "n_train"),
-                          subsample(test, cfg.n_test, cfg.split_seed, "n_test"), cfg)
+    rebuilt = source_to_data_dir(cfg, tmp / "data")
     if rebuilt["digest"] != want:
         raise ReplayRefused(f"replay refused: the {cfg.source} data rebuilt from the recorded params has digest "
                             f"{rebuilt['digest'][:12]}, the run recorded {want[:12]}")

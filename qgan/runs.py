@@ -131,9 +131,10 @@ def run_training(params: Params, arm: str, seed: int, data_dir: Path, normals_pa
                       "mlflow_run_id": run.run_id, "mlflow_parent_run_id": parent.run_id}
         with atomic_path(out_model) as tmp:
             torch.save(checkpoint, tmp)
-        metrics = {**summary, "steps": len(trained.losses), "normals_drawn": noise["train"]["drawn"] + (
-                   noise["grid"]["drawn"]), "reuse_factor": noise["reuse_factor"],
-                   "seconds": round(trained.seconds, 2), "generator_sha256": sha}
+        metrics = {**summary, "steps": len(trained.losses),
+                   "normals_drawn": noise["train"]["drawn"] + noise["grid"]["drawn"],
+                   "reuse_factor": noise["reuse_factor"], "seconds": round(trained.seconds, 2),
+                   "generator_sha256": sha}
         write_json_atomic(out_metrics, metrics)
         run.set_tags({tracking.TAG_GENERATOR_SHA256: sha, tracking.TAG_REUSE: noise["reuse_factor"],
                       "noise_train": json.dumps(noise["train"])})

@@ -3,7 +3,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from qgan.data import load_source, save_splits, subsample
+from qgan.data import source_to_data_dir
 from qgan.params import load_params
 from qgan.stage import run_stage
 
@@ -14,10 +14,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True, help="folder for the arrays and meta.json")
     args = ap.parse_args()
     cfg = load_params(args.params).data
-    train, test = load_source(cfg)
-    train = subsample(train, cfg.n_train, cfg.split_seed, "n_train")
-    test = subsample(test, cfg.n_test, cfg.split_seed, "n_test")
-    meta = save_splits(args.out, train, test, cfg)
+    meta = source_to_data_dir(cfg, args.out)
     print(f"data: {meta['n_train']} train, {meta['n_test']} test images from {cfg.source}")
 
 

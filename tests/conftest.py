@@ -49,7 +49,7 @@ def workspace(tmp_path, tiny_params, monkeypatch):
 
     from qgan.budget import budget_report
     from qgan.convert import pool_to_normals_file
-    from qgan.data import load_source, save_splits, subsample
+    from qgan.data import source_to_data_dir
     from qgan.harvest import harvest_to_pool
     from qgan.params import HarvestConfig
     from qgan.randomness import pool_to_byte_histogram, randomness_report
@@ -58,9 +58,7 @@ def workspace(tmp_path, tiny_params, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("DVC_ROOT", str(tmp_path))
     monkeypatch.chdir(tmp_path)
-    train, test = load_source(tiny_params.data)
-    save_splits(tmp_path / "data", subsample(train, 256, 0, "n_train"), subsample(test, 100, 0, "n_test"),
-                tiny_params.data)
+    source_to_data_dir(tiny_params.data, tmp_path / "data")  # 256 train, 100 test images
     need = budget_report(tiny_params, 256, 0)["bytes_needed"]
     harvest_to_pool(tmp_path / "pool.bin", tmp_path / "manifest.json", make_source(HarvestConfig()), need, 1 << 20,
                     progress=False)
