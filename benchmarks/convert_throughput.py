@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from qgan.convert import bytes_to_normals
+from qgan.noise.convert import bytes_to_normals
 
 N, ROUNDS, BATCH, LATENT = 1 << 24, 5, 64, 100
 
@@ -68,7 +68,7 @@ def throughput() -> None:
 PEAK_SCRIPT = """
 import sys
 from pathlib import Path
-from qgan.convert import pool_to_normals_file
+from qgan.noise.convert import pool_to_normals_file
 def status(key):  # kB, from this process's own memory map (reset by exec, unlike ru_maxrss)
     return int(next(l.split()[1] for l in open("/proc/self/status") if l.startswith(key + ":")))
 before = status("VmRSS")

@@ -10,10 +10,10 @@ import time
 
 import torch
 
-from qgan.classifier import images_to_outputs
-from qgan.fidelity import class_statistics, density_coverage, kid, precision_recall
-from qgan.metrics import features_to_fid
-from qgan.models import Classifier, Generator
+from qgan.evaluation.classifier import images_to_outputs
+from qgan.evaluation.fidelity import class_statistics, density_coverage, kid, precision_recall
+from qgan.evaluation.metrics import features_to_fid
+from qgan.gan.models import Classifier, Generator
 
 N, LATENT = 10_000, 100
 

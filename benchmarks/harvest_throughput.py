@@ -21,10 +21,10 @@ from pathlib import Path
 
 import requests
 
-from qgan.harvest import harvest_to_pool
-from qgan.health import HealthMonitor
+from qgan.entropy.harvest import harvest_to_pool
+from qgan.entropy.health import HealthMonitor
 from qgan.params import HarvestConfig
-from qgan.sources import make_source
+from qgan.entropy.sources import make_source
 
 LATENCY, CAP, CONCURRENCY = 0.05, 512, 8
 QGAN_BYTES, SEQUENTIAL_REQUESTS = 400 * CAP, 60

@@ -1,7 +1,7 @@
 """Training-step time with the pool's noise vs ``torch.randn``, side by side in one process.
 
 Trains the default GAN recipe (MLP G and D, batch 64, latent 100, 2 threads) through the real
-:func:`qgan.train.train_gan` on the bundled digits, one block of epochs per source per round,
+:func:`qgan.gan.training.train_gan` on the bundled digits, one block of epochs per source per round,
 interleaved over rounds so that drift in machine load hits every source alike. Sources:
 
 - ``torch``: the ``torch`` arm (``torch.randn`` from its own generator): the baseline;
@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from qgan.convert import pool_to_normals_file
-from qgan.data import load_source
-from qgan.noise import ArrayNoise, NormalStream, TorchNoise
+from qgan.noise.convert import pool_to_normals_file
+from qgan.gan.data import load_source
+from qgan.noise.streams import ArrayNoise, NormalStream, TorchNoise
 from qgan.params import DataConfig, TrainConfig
-from qgan.runtime import make_deterministic
-from qgan.train import train_gan
+from qgan.core.runtime import make_deterministic
+from qgan.gan.training import train_gan
 
 LATENT, BATCH = 100, 64  # the default recipe
 EPOCHS_PER_BLOCK = 2      # epochs each source trains per round (62 steps each on 4,000 digits)

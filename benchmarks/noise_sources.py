@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from qgan.convert import pool_to_normals_file
-from qgan.noise import ArrayNoise, PrngNoise
+from qgan.noise.convert import pool_to_normals_file
+from qgan.noise.streams import ArrayNoise, PrngNoise
 
 BATCH, LATENT, DRAWS, ROUNDS = 64, 100, 2000, 5
 

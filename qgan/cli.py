@@ -5,14 +5,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from qgan.stage import run_stage
+from qgan.core.stage import run_stage
 
 
 def harvest_estimate(cfg, deficit: int, manifest_path: Path) -> list[tuple[str, str]]:
     """Rows estimating the requests and time a service needs for ``deficit`` bytes, at its
     per-request cap, ``harvest.rate_limit`` and the latency measured in past chunks."""
-    from qgan.archive import read_manifest
-    from qgan.qrng import WIRE_FORMATS
+    from qgan.entropy.archive import read_manifest
+    from qgan.entropy.http_client import WIRE_FORMATS
 
     if cfg.source not in WIRE_FORMATS or not deficit:
         return []
@@ -37,8 +37,8 @@ def harvest_estimate(cfg, deficit: int, manifest_path: Path) -> list[tuple[str, 
 
 def cmd_budget(args: argparse.Namespace) -> None:
     """Print how much noise each run draws, and what the pool holds and lacks."""
-    from qgan.budget import budget_report
-    from qgan.data import expected_train_size
+    from qgan.noise.layout import budget_report
+    from qgan.gan.data import expected_train_size
     from qgan.params import load_params
 
     params = load_params(args.params)
@@ -74,8 +74,8 @@ def cmd_emulate(args: argparse.Namespace) -> None:
     import signal
     import threading
 
-    from qgan.emulator import MALFORMED, Emulator, EmulatorConfig
-    from qgan.errors import QganError
+    from qgan.entropy.emulator import MALFORMED, Emulator, EmulatorConfig
+    from qgan.core.errors import QganError
 
     kinds = tuple(k for k in args.malformed.split(",") if k)
     bad = [k for k in kinds if k not in MALFORMED]
@@ -105,8 +105,8 @@ def cmd_emulate(args: argparse.Namespace) -> None:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Re-train a recorded run and say whether it is bit-identical (0), differs (1) or was refused (2)."""
-    from qgan.replay import POOL_PATH, replay_run
-    from qgan.tracking import project_root
+    from qgan.replay.replay import POOL_PATH, replay_run
+    from qgan.core.tracking import project_root
 
     root = project_root()
     pool = Path(args.pool) if args.pool else root / POOL_PATH
@@ -119,8 +119,8 @@ def cmd_ui(args: argparse.Namespace) -> None:
     """Start ``mlflow ui`` on 127.0.0.1 against the project's store (replaces this process)."""
     import os
 
-    from qgan.errors import QganError
-    from qgan.tracking import project_root, tracking_uri
+    from qgan.core.errors import QganError
+    from qgan.core.tracking import project_root, tracking_uri
 
     root = project_root()
     uri = tracking_uri(root)

@@ -14,13 +14,13 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from qgan.errors import ConfigError
+from qgan.core.errors import ConfigError
 
 DATA_SOURCES = ("bundled", "torchvision", "idx")
 HARVEST_SOURCES = ("system", "eaas", "anu", "device", "file")
 CONVERT_BITS = (8, 16, 24, 32, 53)
 CONVERT_METHODS = ("box_muller", "inverse_cdf")
-NOISE_ARMS = ("entropy", "prng", "prng2", "legacy8", "torch")  # see qgan/noise.py
+NOISE_ARMS = ("entropy", "prng", "prng2", "legacy8", "torch")  # see qgan/noise/streams.py
 POOL_ARMS = ("entropy",)  # arms whose noise is read from the harvested pool
 DEVICES = ("auto", "cpu", "cuda")
 ON_EXHAUSTED = ("error", "cycle")  # what training does when the pool is shorter than the runs draw

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import torch
 
-from qgan.atomic import atomic_path, write_json_atomic
-from qgan.classifier import accuracy, train_classifier
-from qgan.data import load_split
+from qgan.core.atomic import atomic_path, write_json_atomic
+from qgan.evaluation.classifier import accuracy, train_classifier
+from qgan.gan.data import load_split
 from qgan.params import load_params
-from qgan.runtime import make_deterministic, select_device
-from qgan.stage import run_stage
+from qgan.core.runtime import make_deterministic, select_device
+from qgan.core.stage import run_stage
 
 
 def main() -> None:

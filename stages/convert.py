@@ -3,12 +3,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from qgan.atomic import write_json_atomic
-from qgan.convert import load_normals, pool_to_normals_file
+from qgan.core.atomic import write_json_atomic
+from qgan.noise.convert import load_normals, pool_to_normals_file
 from qgan.params import load_params
-from qgan.plots import noise_to_plot_tables, save_noise_plots
-from qgan.randomness import check_randomness, pool_to_byte_histogram, randomness_report
-from qgan.stage import run_stage
+from qgan.core.plots import noise_to_plot_tables, save_noise_plots
+from qgan.randomness.suite import check_randomness, pool_to_byte_histogram, randomness_report
+from qgan.core.stage import run_stage
 
 
 def main() -> None:

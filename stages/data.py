@@ -1,11 +1,11 @@
-"""DVC stage `data`: MNIST splits as uint8 arrays with a digest (see qgan.data)."""
+"""DVC stage `data`: MNIST splits as uint8 arrays with a digest (see qgan.gan.data)."""
 import argparse
 import sys
 from pathlib import Path
 
-from qgan.data import source_to_data_dir
+from qgan.gan.data import source_to_data_dir
 from qgan.params import load_params
-from qgan.stage import run_stage
+from qgan.core.stage import run_stage
 
 
 def main() -> None:

@@ -4,8 +4,8 @@ import sys
 from pathlib import Path
 
 from qgan.params import load_params
-from qgan.evaluate import run_evaluation
-from qgan.stage import run_stage
+from qgan.evaluation.evaluate import run_evaluation
+from qgan.core.stage import run_stage
 
 
 def main() -> None:

@@ -3,14 +3,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from qgan.atomic import write_json_atomic
-from qgan.budget import budget_report
-from qgan.data import expected_train_size
-from qgan.harvest import harvest_to_pool
-from qgan.health import HealthMonitor
+from qgan.core.atomic import write_json_atomic
+from qgan.noise.layout import budget_report
+from qgan.gan.data import expected_train_size
+from qgan.entropy.harvest import harvest_to_pool
+from qgan.entropy.health import HealthMonitor
 from qgan.params import load_params
-from qgan.sources import make_source
-from qgan.stage import run_stage
+from qgan.entropy.sources import make_source
+from qgan.core.stage import run_stage
 
 
 def main() -> None:

@@ -4,8 +4,8 @@ import sys
 from pathlib import Path
 
 from qgan.params import load_params
-from qgan.runs import run_training
-from qgan.stage import run_stage
+from qgan.gan.run import run_training
+from qgan.core.stage import run_stage
 
 
 def main() -> None:

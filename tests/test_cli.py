@@ -4,7 +4,7 @@ import sys
 
 import yaml
 
-from qgan.budget import budget_report
+from qgan.noise.layout import budget_report
 from qgan.params import dict_to_params
 from tests.conftest import ROOT, TINY, merged
 
@@ -71,12 +71,12 @@ def test_ui_serves_the_project_store_on_loopback(tmp_path):
     import os
     import urllib.request
 
-    from qgan import tracking
+    from qgan.core import tracking
     from tests.conftest import free_port, stop_process_group, wait_for_http
 
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME")}
     env.update(DVC_ROOT=str(tmp_path), MLFLOW_DISABLE_TELEMETRY="true")
-    run = subprocess.run([sys.executable, "-c", "from qgan import tracking; tracking.RunLogger.start('entropy-0', {})"
+    run = subprocess.run([sys.executable, "-c", "from qgan.core import tracking; tracking.RunLogger.start('entropy-0', {})"
                           ".finish()"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     port = free_port()

@@ -1,6 +1,6 @@
 import pytest
 
-from qgan.errors import ConfigError
+from qgan.core.errors import ConfigError
 from qgan.params import dict_to_params, load_params
 from tests.conftest import ROOT, merged
 

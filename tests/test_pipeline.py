@@ -246,7 +246,7 @@ def _files_containing(root: Path, needle: bytes) -> list[str]:
 
 def test_qrng_token_reaches_no_file_and_no_output(repo):
     """Last in this module: it appends emulated QRNG bytes to the repo's pool."""
-    from qgan.emulator import Emulator, EmulatorConfig
+    from qgan.entropy.emulator import Emulator, EmulatorConfig
 
     token = f"qrng-secret-{uuid.uuid4().hex}"  # made now, so no source file holds it
     env = {**ENV, "QRNG_API_TOKEN": token}

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from qgan.errors import QganError
+from qgan.core.errors import QganError
 
 
 def fsync_dir(path: str | Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qgan.atomic import write_bytes_atomic, write_text_atomic
+from qgan.core.atomic import write_bytes_atomic, write_text_atomic
 
 
 def _pyplot():

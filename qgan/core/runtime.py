@@ -11,7 +11,7 @@ def select_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        from qgan.errors import QganError
+        from qgan.core.errors import QganError
         raise QganError("train.device: 'cuda' is not allowed here (no CUDA device; use auto or cpu)")
     return torch.device(name)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
-from qgan.errors import QganError
+from qgan.core.errors import QganError
 
 
 def run_stage(main: Callable[[], object]) -> int:

@@ -17,8 +17,8 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from qgan.atomic import write_json_atomic
-from qgan.errors import QganError
+from qgan.core.atomic import write_json_atomic
+from qgan.core.errors import QganError
 
 MANIFEST_FORMAT = 1
 HASH_BLOCK = 1 << 22  # bytes read at a time when hashing the pool
@@ -100,7 +100,7 @@ def append_chunk(pool: Path, manifest_path: Path, manifest: dict, digest, chunk:
                  source, seconds: float, health: dict) -> None:
     """Append one chunk: pool bytes first (fsynced), then the manifest atomically.
 
-    ``source`` is the :class:`qgan.sources.EntropySource` it came from (its name, quantum and
+    ``source`` is the :class:`qgan.entropy.sources.EntropySource` it came from (its name, quantum and
     emulated flags, info and per-chunk record are written down); ``health`` the monitor's record.
     """
     offset = int(manifest["total_bytes"])

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
-from qgan.qrng import EMULATOR_HEADER, HEX16_BLOCKS, WIRE_FORMATS
+from qgan.entropy.http_client import EMULATOR_HEADER, HEX16_BLOCKS, WIRE_FORMATS
 
 MALFORMED = ("bad_json", "missing_field", "bad_base64", "short", "long")
 FAULTS = ("ok", "error", "throttle_text", "drop", "hang", *MALFORMED)

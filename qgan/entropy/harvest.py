@@ -1,20 +1,20 @@
 """Harvest: top the entropy archive up from a source, checking every chunk's health.
 
 The archive's rules (append-only, fsync then atomic manifest, crash tail cut, lock) live in
-:mod:`qgan.archive`; the sources in :mod:`qgan.sources`; the health tests in :mod:`qgan.health`.
+:mod:`qgan.entropy.archive`; the sources in :mod:`qgan.entropy.sources`; the health tests in :mod:`qgan.entropy.health`.
 """
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from qgan.archive import append_chunk, pool_lock, read_manifest, reconcile_pool
-from qgan.atomic import write_json_atomic
-from qgan.errors import QganError
-from qgan.health import HealthMonitor
+from qgan.entropy.archive import append_chunk, pool_lock, read_manifest, reconcile_pool
+from qgan.core.atomic import write_json_atomic
+from qgan.core.errors import QganError
+from qgan.entropy.health import HealthMonitor
 from qgan.params import HarvestConfig
-from qgan.qrng import SourceFailed
-from qgan.sources import EntropySource
+from qgan.entropy.http_client import SourceFailed
+from qgan.entropy.sources import EntropySource
 
 
 def _read_checked(source: EntropySource, n: int, monitor: HealthMonitor, progress) -> tuple[bytes, Exception | None]:

@@ -22,7 +22,7 @@ import threading
 
 import numpy as np
 
-from qgan.errors import QganError
+from qgan.core.errors import QganError
 
 ALPHA_LOG2 = 30      # false-alarm probability 2^-30 per test
 APT_WINDOW = 512     # adaptive proportion window for non-binary samples (SP 800-90B)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import urlsplit
 
-from qgan.errors import QganError
+from qgan.core.errors import QganError
 
 EMULATOR_HEADER = "X-QRNG-Emulator"   # set by `qgan emulate`: the bytes are not quantum
 THROTTLE_TEXT = re.compile(r"limited to \d+ requests?|rate limit|too many requests", re.IGNORECASE)

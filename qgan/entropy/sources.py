@@ -9,7 +9,7 @@ carrying the good bytes obtained before the failure (the harvest appends them, t
 - ``file``: import a file of random bytes (a vendor's dump) with a declared quantum flag and
   label; the manifest remembers how far each file (by sha256) was imported, so a top-up
   never imports a byte twice.
-- ``eaas``, ``anu``: the web services of :mod:`qgan.qrng`, each answer health-checked before
+- ``eaas``, ``anu``: the web services of :mod:`qgan.entropy.http_client`, each answer health-checked before
   it is kept; the token comes from the environment.
 """
 from __future__ import annotations
@@ -20,9 +20,9 @@ import stat
 from pathlib import Path
 from typing import Callable
 
-from qgan.errors import QganError
-from qgan.health import HealthMonitor
-from qgan.qrng import WIRE_FORMATS, HttpFetcher, Politeness, SourceFailed, public_url, token_from_env
+from qgan.core.errors import QganError
+from qgan.entropy.health import HealthMonitor
+from qgan.entropy.http_client import WIRE_FORMATS, HttpFetcher, Politeness, SourceFailed, public_url, token_from_env
 
 Progress = Callable[[int], object] | None
 

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from qgan.data import Split
-from qgan.models import Classifier, uint8_to_images
+from qgan.gan.data import Split
+from qgan.gan.models import Classifier, uint8_to_images
 from qgan.params import ClassifierConfig
 
 

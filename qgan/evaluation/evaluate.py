@@ -2,10 +2,10 @@
 
 For each (arm, seed) run: draw ``n_samples`` latent vectors from the run's own ``eval``
 noise region, generate images, take the classifier's penultimate features and class
-probabilities, and compute every metric of :data:`qgan.metrics.METRICS` against the real
+probabilities, and compute every metric of :data:`qgan.evaluation.metrics.METRICS` against the real
 test split at that N. The floors are the same metrics for ``min(n_samples, n_train)`` real
 training images (``reference``). Every other arm is compared with ``prng`` seed by seed
-(:func:`qgan.compare.paired_comparison`), each metric getting a verdict.
+(:func:`qgan.core.stats.paired_comparison`), each metric getting a verdict.
 """
 from __future__ import annotations
 
@@ -16,23 +16,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from qgan import tracking
-from qgan.archive import read_manifest
-from qgan.atomic import read_json, write_json_atomic, write_text_atomic
-from qgan.budget import reads_pool, records_to_accounting
-from qgan.classifier import images_to_outputs
-from qgan.compare import judge, paired_comparison
-from qgan.convert import load_normals
-from qgan.data import Split, load_split, stratified_order
-from qgan.errors import QganError
-from qgan.metrics import METRICS, features_to_metrics, features_to_reference
-from qgan.models import Classifier, Generator, uint8_to_images
-from qgan.noise import make_noise, noise_context
+from qgan.core import tracking
+from qgan.entropy.archive import read_manifest
+from qgan.core.atomic import read_json, write_json_atomic, write_text_atomic
+from qgan.noise.layout import reads_pool, records_to_accounting
+from qgan.evaluation.classifier import images_to_outputs
+from qgan.core.stats import judge, paired_comparison
+from qgan.noise.convert import load_normals
+from qgan.gan.data import Split, load_split, stratified_order
+from qgan.core.errors import QganError
+from qgan.evaluation.metrics import METRICS, features_to_metrics, features_to_reference
+from qgan.gan.models import Classifier, Generator, uint8_to_images
+from qgan.noise.streams import make_noise, noise_context
 from qgan.params import POOL_ARMS, Params
-from qgan.plots import rows_to_csv, save_metric_panels
-from qgan.report import write_report
-from qgan.runtime import make_deterministic, select_device
-from qgan.train import generate_images
+from qgan.core.plots import rows_to_csv, save_metric_panels
+from qgan.evaluation.report import write_report
+from qgan.core.runtime import make_deterministic, select_device
+from qgan.gan.training import generate_images
 
 BASELINE_ARM = "prng"  # paired differences are taken as ``arm - BASELINE_ARM``
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qgan.errors import QganError
+from qgan.core.errors import QganError
 
 # Result keys (constants, so reports and tests never drift from the metrics file).
 FID = "fid"
@@ -71,7 +71,7 @@ class RealReference:
 
 
 def features_to_reference(real: np.ndarray) -> RealReference:
-    from qgan.fidelity import kth_neighbour_radii
+    from qgan.evaluation.fidelity import kth_neighbour_radii
 
     mean, cov = features_to_statistics(real)
     return RealReference(real, mean, cov, {k: kth_neighbour_radii(real, k) for k in (PRECISION_K, DENSITY_K)})
@@ -82,7 +82,7 @@ def features_to_metrics(real: np.ndarray | RealReference, fake: np.ndarray, fake
     """Every metric of :data:`METRICS` for generated features ``fake (m, D)`` (and class
     probabilities ``(m, C)``) against real features ``(n, D)`` (or their :class:`RealReference`),
     plus KID's std and the class histogram."""
-    from qgan.fidelity import class_statistics, density_coverage, kid, precision_recall
+    from qgan.evaluation.fidelity import class_statistics, density_coverage, kid, precision_recall
 
     ref = real if isinstance(real, RealReference) else features_to_reference(real)
     kid_mean, kid_std = kid(ref.features, fake, kid_subsets, kid_subset_size)

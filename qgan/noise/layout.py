@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from qgan.convert import normals_in_pool
-from qgan.errors import ConfigError, QganError
+from qgan.noise.convert import normals_in_pool
+from qgan.core.errors import ConfigError, QganError
 from qgan.params import POOL_ARMS, Params
 
 GRID_SIZE = 64  # images in a sample grid (8 x 8)
@@ -177,7 +177,7 @@ def budget_report(params: Params, n_train: int, pool_bytes: int) -> dict:
 
 def records_to_accounting(records: dict[str, dict], pool_bytes: int) -> dict:
     """Check what the runs read against the pool: every pool range (``bytes`` of each region's
-    record, from :meth:`qgan.noise.NormalStream.record`) inside the pool and no byte in two
+    record, from :meth:`qgan.noise.streams.NormalStream.record`) inside the pool and no byte in two
     ranges (``overlaps`` names neighbouring ranges that overlap: empty iff none do).
     ``records`` maps a run name to ``{"train": rec, "grid": rec, "eval": rec, ...}``."""
     ranges = sorted((tuple(rec["bytes"]), f"{name}/{region}") for name, regions in records.items()

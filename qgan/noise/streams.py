@@ -5,7 +5,7 @@ counts what it drew and says where it read (:meth:`NormalStream.record`). Arms:
 
 - ``entropy``: consecutive normals from the run's own range of ``normals.npy`` (the pool).
 - ``prng``: bytes from a seeded PCG64 generator, converted by the *same*
-  :func:`qgan.convert.bytes_to_normals` as the pool, so only the byte origin differs.
+  :func:`qgan.noise.convert.bytes_to_normals` as the pool, so only the byte origin differs.
 - ``prng2``: the same, from an independent PCG64 stream: a negative control (it must come out
   no different from ``prng``).
 - ``legacy8``: PCG64 bytes through the seed tutorial's 8-bit quantisation (``bits: 8``, without
@@ -28,9 +28,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from qgan.budget import REGIONS, NoiseLayout, noise_layout
-from qgan.convert import bytes_per_uniform, bytes_to_normals
-from qgan.errors import QganError
+from qgan.noise.layout import REGIONS, NoiseLayout, noise_layout
+from qgan.noise.convert import bytes_per_uniform, bytes_to_normals
+from qgan.core.errors import QganError
 
 PRNG_BLOCK = 1 << 16  # normals converted per PRNG refill
 PRNG_SPAWN_KEY = 1  # first spawn-key word of the prng arm; the second is the region
@@ -230,7 +230,7 @@ def make_noise(arm: str, region: str, ctx: NoiseContext) -> NormalStream:
 def noise_context(params, n_train: int, seed: int, pool_bytes: int | None, normals: np.ndarray | None,
                   reading: bool = True) -> NoiseContext:
     """The context of the run with ``seed``: the layout a pool of ``pool_bytes`` allows
-    (:func:`qgan.budget.noise_layout`; ``reading``: the run's arm reads the pool) and the pool's
+    (:func:`qgan.noise.layout.noise_layout`; ``reading``: the run's arm reads the pool) and the pool's
     normals for arms that read them."""
     if seed not in params.train.seeds:
         raise QganError(f"seed {seed} is not in train.seeds {list(params.train.seeds)}")

@@ -1,8 +1,8 @@
 """The convert stage's randomness report: tests on the normals and on the raw pool bytes,
 judged together at one family-wise error rate.
 
-Family: the five normality tests of :mod:`qgan.normality`, the byte-histogram chi^2 and the
-SP 800-22 tests of :mod:`qgan.sp800` (serial contributes both of its p-values). With m tests
+Family: the five normality tests of :mod:`qgan.randomness.normality`, the byte-histogram chi^2 and the
+SP 800-22 tests of :mod:`qgan.randomness.sp800` (serial contributes both of its p-values). With m tests
 and family-wise rate ``alpha``, Holm's step-down procedure rejects the i-th smallest p-value
 while ``p_(i) <= alpha / (m - i + 1)``; its adjusted p-values
 ``max_{j <= i} min(1, (m - j + 1) p_(j))`` are compared with ``alpha`` directly. Holm holds
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from qgan import normality, sp800
-from qgan.compare import holm
-from qgan.errors import QganError
+from qgan.randomness import normality, sp800
+from qgan.core.stats import holm
+from qgan.core.errors import QganError
 
 SAMPLE_BLOCK = 4096           # bytes per evenly spaced block of the SP 800-22 sample
 HISTOGRAM_CHUNK = 1 << 24     # bytes per read when counting the byte histogram

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from qgan.atomic import atomic_path, write_json_atomic, write_text_atomic
+from qgan.core.atomic import atomic_path, write_json_atomic, write_text_atomic
 
 
 def test_failed_write_leaves_old_file_and_no_temp(tmp_path):

@@ -1,7 +1,7 @@
 import numpy as np
 from PIL import Image
 
-from qgan.plots import evenly_spaced, save_epoch_grids
+from qgan.core.plots import evenly_spaced, save_epoch_grids
 
 
 def test_evenly_spaced_keeps_first_and_last():

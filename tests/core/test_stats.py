@@ -1,6 +1,6 @@
 import numpy as np
 
-from qgan.compare import holm, judge, paired_comparison, seeds_needed
+from qgan.core.stats import holm, judge, paired_comparison, seeds_needed
 
 
 def per_seed(values):

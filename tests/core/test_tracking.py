@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from qgan import tracking
+from qgan.core import tracking
 
 
 @pytest.fixture

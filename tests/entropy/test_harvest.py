@@ -6,11 +6,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from qgan.errors import QganError
-from qgan.archive import pool_lock
-from qgan.harvest import harvest_to_pool
+from qgan.core.errors import QganError
+from qgan.entropy.archive import pool_lock
+from qgan.entropy.harvest import harvest_to_pool
 from qgan.params import HarvestConfig
-from qgan.sources import EntropySource, make_source
+from qgan.entropy.sources import EntropySource, make_source
 
 
 class Recorder:

@@ -10,7 +10,7 @@ import time
 
 import yaml
 
-from qgan.emulator import Emulator, EmulatorConfig
+from qgan.entropy.emulator import Emulator, EmulatorConfig
 from tests.conftest import ROOT
 
 TARGET = 192 * 1024

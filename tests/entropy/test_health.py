@@ -3,7 +3,7 @@ import os
 import numpy as np
 import pytest
 
-from qgan.health import HealthMonitor, SourceStuck, largest_proportion, longest_repetition, proportion_cutoff, \
+from qgan.entropy.health import HealthMonitor, SourceStuck, largest_proportion, longest_repetition, proportion_cutoff, \
     repetition_cutoff
 
 

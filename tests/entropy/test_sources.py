@@ -12,10 +12,10 @@ import pytest
 import requests
 import yaml
 
-from qgan.errors import QganError
-from qgan.harvest import harvest_to_pool
+from qgan.core.errors import QganError
+from qgan.entropy.harvest import harvest_to_pool
 from qgan.params import HarvestConfig
-from qgan.sources import make_source
+from qgan.entropy.sources import make_source
 from tests.conftest import ROOT
 
 

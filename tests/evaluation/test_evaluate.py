@@ -1,8 +1,8 @@
 """The whole comparison fed with synthetic feature sets: features -> every metric -> verdicts."""
 import numpy as np
 
-from qgan.evaluate import compare_arms
-from qgan.metrics import METRICS, features_to_metrics
+from qgan.evaluation.evaluate import compare_arms
+from qgan.evaluation.metrics import METRICS, features_to_metrics
 
 SEEDS, N, D = 5, 800, 16
 

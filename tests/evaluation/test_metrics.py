@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from qgan.errors import QganError
-from qgan.metrics import METRICS, features_to_fid, features_to_metrics, features_to_statistics, statistics_to_fid
+from qgan.core.errors import QganError
+from qgan.evaluation.metrics import METRICS, features_to_fid, features_to_metrics, features_to_statistics, statistics_to_fid
 
 
 def _reference_fid(a, b):

@@ -1,4 +1,4 @@
-from qgan.report import controls_lines, metrics_table, noise_line, randomness_table
+from qgan.evaluation.report import controls_lines, metrics_table, noise_line, randomness_table
 
 
 def test_noise_line_without_normals():
@@ -16,7 +16,7 @@ def test_noise_line_states_ks_moments_and_the_family_verdict():
 
 
 def _result(verdicts: dict) -> dict:
-    from qgan.metrics import METRICS
+    from qgan.evaluation.metrics import METRICS
     result = {"reference": dict.fromkeys(METRICS, 1.0), "paired": {}, "verdicts": verdicts}
     for m in METRICS:
         result[m] = {"entropy": {"0": 2.0, "1": 3.0, "mean": 2.5}, "prng": {"0": 2.0, "1": 2.0, "mean": 2.0}}
@@ -24,8 +24,8 @@ def _result(verdicts: dict) -> dict:
 
 
 def test_metrics_table_has_floor_arms_and_verdicts():
-    from qgan.compare import judge, paired_comparison
-    from qgan.metrics import METRICS
+    from qgan.core.stats import judge, paired_comparison
+    from qgan.evaluation.metrics import METRICS
     result = _result({})
     result["paired"]["entropy_vs_prng"] = {m: paired_comparison({0: 2.0, 1: 3.0}, {0: 2.0, 1: 2.0}, 0.05)
                                            for m in METRICS}

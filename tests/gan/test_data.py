@@ -3,9 +3,9 @@ import gzip
 import numpy as np
 import pytest
 
-from qgan.data import Split, expected_train_size, load_source, read_idx, save_splits, load_split, \
+from qgan.gan.data import Split, expected_train_size, load_source, read_idx, save_splits, load_split, \
     stratified_order, subsample
-from qgan.errors import QganError
+from qgan.core.errors import QganError
 from qgan.params import DataConfig
 
 

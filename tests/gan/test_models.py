@@ -1,6 +1,6 @@
 import torch
 
-from qgan.models import Classifier, Discriminator, Generator, state_dict_sha256, uint8_to_images
+from qgan.gan.models import Classifier, Discriminator, Generator, state_dict_sha256, uint8_to_images
 
 
 def test_shapes():

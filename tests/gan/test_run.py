@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from qgan import tracking
-from qgan.budget import PoolTooSmall, budget_report, run_demand
-from qgan.evaluate import run_evaluation
+from qgan.core import tracking
+from qgan.noise.layout import PoolTooSmall, budget_report, run_demand
+from qgan.evaluation.evaluate import run_evaluation
 from tests.conftest import short_pool_workspace, train_in
 
 
@@ -86,8 +86,8 @@ def test_short_pool_stops_with_the_numbers_then_cycles_in_every_arm(workspace, t
 
 
 def _evaluate(ws, params):
-    from qgan.classifier import accuracy, train_classifier
-    from qgan.data import load_split
+    from qgan.evaluation.classifier import accuracy, train_classifier
+    from qgan.gan.data import load_split
     model = train_classifier(load_split(ws / "data", "train"), params.classifier, torch.device("cpu"),
                              progress=False)
     torch.save({"state_dict": model.state_dict()}, ws / "classifier.pt")
@@ -106,7 +106,7 @@ def test_evaluation_writes_metrics_report_and_logs_to_parent_and_children(worksp
     result = _evaluate(workspace, tiny_params)
     assert set(result["fid"]) == {"entropy", "prng", "prng2", "legacy8"} and result["n_samples"] == 64
     assert set(result["verdicts"]) == {"entropy_vs_prng", "prng2_vs_prng", "legacy8_vs_prng"}
-    from qgan.metrics import METRICS
+    from qgan.evaluation.metrics import METRICS
     assert set(result["paired"]["entropy_vs_prng"]) == set(METRICS) == set(result["verdicts"]["entropy_vs_prng"])
     assert result["paired"]["entropy_vs_prng"]["kid"]["n_seeds"] == 2
     assert all(0 <= result[m][arm]["mean"] <= 1 for m in ("precision", "recall", "coverage")

@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from qgan.budget import run_demand
-from qgan.data import Split
-from qgan.models import state_dict_sha256
-from qgan.noise import make_noise, noise_context
-from qgan.runtime import make_deterministic
-from qgan.train import generate_images, train_gan
+from qgan.noise.layout import run_demand
+from qgan.gan.data import Split
+from qgan.gan.models import state_dict_sha256
+from qgan.noise.streams import make_noise, noise_context
+from qgan.core.runtime import make_deterministic
+from qgan.gan.training import generate_images, train_gan
 
 
 @pytest.fixture
@@ -24,8 +24,8 @@ def _train(params, split, arm, seed):
 
 
 def _normals(params):
-    from qgan.budget import noise_layout
-    from qgan.convert import bytes_to_normals
+    from qgan.noise.layout import noise_layout
+    from qgan.noise.convert import bytes_to_normals
     n = noise_layout(params, 96).total_normals
     return bytes_to_normals(np.frombuffer(np.random.default_rng(9).bytes(3 * n + 6), dtype=np.uint8), 24)
 
@@ -81,7 +81,7 @@ def test_epoch_callback_sees_eval_mode_and_does_not_change_training(tiny_params,
 
 
 def test_pairing_seeds_are_independent_per_purpose_and_seed():
-    from qgan.train import pairing_seeds
+    from qgan.gan.training import pairing_seeds
     a, b = pairing_seeds(0), pairing_seeds(1)
     assert set(a) == {"init", "order", "dropout"} and len(set(a.values()) | set(b.values())) == 6
     assert pairing_seeds(0) == a and all(0 <= v < 2 ** 63 for v in a.values())
@@ -90,7 +90,7 @@ def test_pairing_seeds_are_independent_per_purpose_and_seed():
 def test_dropout_masks_do_not_depend_on_how_much_init_drew():
     """Dropout draws from torch's global generator, re-seeded after init: a model with more
     weights to initialise (a larger latent_dim) still gets the same dropout masks."""
-    from qgan.train import build_pair
+    from qgan.gan.training import build_pair
     masks = []
     for latent_dim in (8, 100):
         _, discriminator = build_pair(latent_dim, 3, torch.device("cpu"))

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from scipy import special
 
-from qgan.convert import bytes_to_normals_float64, bytes_per_uniform, bytes_to_integers, bytes_to_normals, \
+from qgan.noise.convert import bytes_to_normals_float64, bytes_per_uniform, bytes_to_integers, bytes_to_normals, \
     integers_to_uniforms, normals_in_pool, pool_to_normals_file
-from qgan.errors import QganError
-from qgan.normality import normals_to_moments, normals_to_tests
+from qgan.core.errors import QganError
+from qgan.randomness.normality import normals_to_moments, normals_to_tests
 from qgan.params import CONVERT_BITS, CONVERT_METHODS
 
 

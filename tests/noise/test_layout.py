@@ -1,7 +1,7 @@
 import pytest
 
-from qgan.budget import GRID_SIZE, budget_report, noise_layout, run_demand
-from qgan.errors import ConfigError
+from qgan.noise.layout import GRID_SIZE, budget_report, noise_layout, run_demand
+from qgan.core.errors import ConfigError
 
 
 def test_demand_counts_two_latent_batches_per_step(tiny_params):
@@ -55,7 +55,7 @@ def _with(params, **train):
 
 
 def test_short_pool_stops_with_the_numbers_by_default(tiny_params):
-    from qgan.budget import PoolTooSmall
+    from qgan.noise.layout import PoolTooSmall
     layout = noise_layout(tiny_params, 256)
     need = 3 * layout.total_normals
     assert noise_layout(tiny_params, 256, need) == layout  # enough: the planned layout
@@ -70,7 +70,7 @@ def test_short_pool_stops_with_the_numbers_by_default(tiny_params):
 
 
 def test_cycle_shrinks_only_the_training_span(tiny_params):
-    from qgan.budget import PoolTooSmall
+    from qgan.noise.layout import PoolTooSmall
     params = _with(tiny_params, on_exhausted="cycle")
     full = noise_layout(params, 256)
     d = full.demand

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from qgan.budget import noise_layout
-from qgan.convert import bytes_to_normals
-from qgan.noise import ArrayNoise, NoiseExhausted, PrngNoise, make_noise, noise_context
+from qgan.noise.layout import noise_layout
+from qgan.noise.convert import bytes_to_normals
+from qgan.noise.streams import ArrayNoise, NoiseExhausted, PrngNoise, make_noise, noise_context
 
 
 def _pool_normals(tiny_params, raw):
@@ -77,13 +77,13 @@ def test_entropy_range_is_bounded(tiny_params, pool_bytes):
 
 
 def test_unknown_arm(tiny_params):
-    from qgan.errors import QganError
+    from qgan.core.errors import QganError
     with pytest.raises(QganError, match="unknown arm 'torch2'"):
         make_noise("torch2", "train", noise_context(tiny_params, 256, 0, None, None))
 
 
 def test_every_arm_is_registered_and_serves_standard_normals(tiny_params):
-    from qgan.noise import NOISE_SOURCES
+    from qgan.noise.streams import NOISE_SOURCES
     from qgan.params import NOISE_ARMS
     assert set(NOISE_SOURCES) == set(NOISE_ARMS)
     from dataclasses import replace

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from qgan import sp800
+from qgan.randomness import sp800
 
 PI100 = ("11001001000011111101101010100010001000010110100011"
          "00001000110100110001001100011001100010100010111000")

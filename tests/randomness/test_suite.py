@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import yaml
 
-from qgan.convert import bytes_to_normals
-from qgan.errors import QganError
-from qgan.randomness import check_randomness, pool_to_byte_histogram, pool_to_sample_bits, randomness_report
+from qgan.noise.convert import bytes_to_normals
+from qgan.core.errors import QganError
+from qgan.randomness.suite import check_randomness, pool_to_byte_histogram, pool_to_sample_bits, randomness_report
 from tests.conftest import ROOT
 
 NORMAL_TESTS = {"kolmogorov_smirnov", "anderson_darling", "dagostino_k2", "jarque_bera", "shapiro_wilk", "tail_mass"}
