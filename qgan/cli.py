@@ -44,7 +44,7 @@ def cmd_budget(args: argparse.Namespace) -> None:
     params = load_params(args.params)
     pool = Path(args.pool)
     size = pool.stat().st_size if pool.exists() else 0
-    r = budget_report(params, expected_train_size(params.data), size)
+    r = budget_report(params.noise_plan, expected_train_size(params.data), size)
     rows = [
         ("training images", f"{r['n_train']:,}"),
         ("normals per run: training", f"{r['train_normals']:,}"),

@@ -23,12 +23,12 @@ def main() -> None:
     params = load_params(args.params)
     cfg = params.harvest
     n_train = expected_train_size(params.data)
-    needed = budget_report(params, n_train, 0)["bytes_needed"]
+    needed = budget_report(params.noise_plan, n_train, 0)["bytes_needed"]
     target = needed if cfg.bytes == "auto" else cfg.bytes
     source = make_source(cfg)  # a missing token, URL, device or file stops here, before any write
     manifest, appended = harvest_to_pool(args.pool, args.manifest, source, target, cfg.chunk_bytes,
                                          HealthMonitor(cfg.min_entropy, cfg.stuck_after))
-    report = budget_report(params, n_train, manifest["total_bytes"])
+    report = budget_report(params.noise_plan, n_train, manifest["total_bytes"])
     write_json_atomic(args.metrics, {**report, "target_bytes": target, "appended_bytes": appended})
     kind = "emulated" if manifest.get("emulated") else "quantum" if manifest["quantum"] else "not quantum"
     print(f"harvest: pool {manifest['total_bytes']:,} bytes (needed {needed:,}, appended {appended:,}) "

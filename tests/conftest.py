@@ -59,7 +59,7 @@ def workspace(tmp_path, tiny_params, monkeypatch):
     monkeypatch.setenv("DVC_ROOT", str(tmp_path))
     monkeypatch.chdir(tmp_path)
     source_to_data_dir(tiny_params.data, tmp_path / "data")  # 256 train, 100 test images
-    need = budget_report(tiny_params, 256, 0)["bytes_needed"]
+    need = budget_report(tiny_params.noise_plan, 256, 0)["bytes_needed"]
     harvest_to_pool(tmp_path / "pool.bin", tmp_path / "manifest.json", make_source(HarvestConfig()), need, 1 << 20,
                     progress=False)
     pool_to_normals_file(tmp_path / "pool.bin", tmp_path / "normals.npy", 24, "box_muller")
@@ -79,7 +79,7 @@ def short_pool_workspace(ws: Path, params, fraction: float) -> Path:
     from qgan.entropy.sources import make_source
 
     short = ws / "short"
-    need = budget_report(params, 256, 0)["bytes_needed"]
+    need = budget_report(params.noise_plan, 256, 0)["bytes_needed"]
     harvest_to_pool(short / "pool.bin", short / "manifest.json", make_source(HarvestConfig()), int(need * fraction),
                     1 << 20, progress=False)
     pool_to_normals_file(short / "pool.bin", short / "normals.npy", 24, "box_muller")

@@ -29,7 +29,7 @@ def test_budget_prints_demand_pool_and_deficit(tmp_path, raw_params):
     (tmp_path / "pool.bin").write_bytes(b"\x00" * 1000)
     out = _qgan("budget", "--params", str(tmp_path / "params.yaml"), "--pool", str(tmp_path / "pool.bin"))
     assert out.returncode == 0, out.stderr
-    expected = budget_report(dict_to_params(raw), 256, 1000)
+    expected = budget_report(dict_to_params(raw).noise_plan, 256, 1000)
     lines = dict(line.split("  ", 1) for line in out.stdout.splitlines())
     assert lines["normals per run: total"].strip() == f"{expected['normals_per_run']:,}"
     assert lines["bytes needed"].strip() == f"{expected['bytes_needed']:,}"
@@ -39,7 +39,7 @@ def test_budget_prints_demand_pool_and_deficit(tmp_path, raw_params):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(cycle))
     (tmp_path / "pool.bin").write_bytes(b"\x00" * (expected["bytes_needed"] * 3 // 4))
     out = _qgan("budget", "--params", str(tmp_path / "params.yaml"), "--pool", str(tmp_path / "pool.bin"))
-    reuse = budget_report(dict_to_params(cycle), 256, expected["bytes_needed"] * 3 // 4)["reuse_factor"]
+    reuse = budget_report(dict_to_params(cycle).noise_plan, 256, expected["bytes_needed"] * 3 // 4)["reuse_factor"]
     assert reuse > 1 and f"training reads each normal {reuse:.3g} times" in out.stdout
 
 
@@ -60,7 +60,7 @@ def test_budget_estimates_requests_and_time_for_a_service(tmp_path, raw_params):
     out = _qgan("budget", "--params", str(tmp_path / "params.yaml"), "--pool", str(tmp_path / "pool.bin"))
     assert out.returncode == 0, out.stderr
     lines = dict(line.split("  ", 1) for line in out.stdout.splitlines())
-    deficit = budget_report(dict_to_params(raw), 256, 0)["deficit_bytes"]
+    deficit = budget_report(dict_to_params(raw).noise_plan, 256, 0)["deficit_bytes"]
     requests = -(-deficit // 512)
     assert lines["requests for the deficit"].strip().startswith(f"{requests:,} (eaas: at most 512 bytes each")
     assert lines["estimated time"].strip() == f"{requests * 0.2 / 4 / 60:,.1f} min"

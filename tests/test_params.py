@@ -48,3 +48,21 @@ def test_missing_and_broken_files(tmp_path):
 
 def test_code_defaults_agree_with_committed_params():
     assert dict_to_params({}) == load_params(ROOT / "params.yaml")
+
+
+def test_params_yaml_is_the_declarations_keys_defaults_and_comments():
+    """params.yaml is rendered from qgan/params.py: same keys, defaults and comments, so the two
+    cannot disagree (regenerate with `python -c "from qgan.params import defaults_to_yaml; ..."`)."""
+    from qgan.params import defaults_to_yaml
+    assert (ROOT / "params.yaml").read_text() == defaults_to_yaml()
+
+
+def test_registries_are_what_params_accepts(raw_params):
+    """train.arms and harvest.source accept exactly the names their registries hold."""
+    from qgan.entropy.sources import ENTROPY_SOURCES
+    from qgan.noise.streams import ARMS
+    p = dict_to_params(merged(raw_params, {"train": {"arms": list(ARMS)}}))
+    assert p.train.arms == tuple(ARMS)
+    for source in ENTROPY_SOURCES:
+        extra = {"quantum": False, "label": "x"} if source in ("device", "file") else {}
+        assert dict_to_params(merged(raw_params, {"harvest": {"source": source, **extra}})).harvest.source == source

@@ -12,7 +12,6 @@ from qgan.entropy.archive import append_chunk, pool_lock, read_manifest, reconci
 from qgan.core.atomic import write_json_atomic
 from qgan.core.errors import QganError
 from qgan.entropy.health import HealthMonitor
-from qgan.params import HarvestConfig
 from qgan.entropy.http_client import SourceFailed
 from qgan.entropy.sources import EntropySource
 
@@ -46,7 +45,7 @@ def harvest_to_pool(pool: Path, manifest_path: Path, source: EntropySource, targ
     ``monitor`` before it is appended. If the source fails, the good bytes it delivered are
     appended and the error says how many bytes the pool keeps.
     """
-    monitor = monitor or HealthMonitor(HarvestConfig.min_entropy, HarvestConfig.stuck_after)
+    monitor = monitor or HealthMonitor()
     try:
         with pool_lock(pool):
             return _top_up(pool, manifest_path, source, target_bytes, chunk_bytes, monitor, progress)

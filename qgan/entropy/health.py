@@ -26,6 +26,8 @@ from qgan.core.errors import QganError
 
 ALPHA_LOG2 = 30      # false-alarm probability 2^-30 per test
 APT_WINDOW = 512     # adaptive proportion window for non-binary samples (SP 800-90B)
+MIN_ENTROPY = 7.0    # default assessed min-entropy, bits per byte (harvest.min_entropy)
+STUCK_AFTER = 8      # default rejected chunks in a row that stop a harvest (harvest.stuck_after)
 
 
 class SourceStuck(QganError):
@@ -62,7 +64,7 @@ def largest_proportion(data: np.ndarray, window: int = APT_WINDOW) -> int:
 class HealthMonitor:
     """Runs the tests on each chunk; thread-safe; counts are recorded in the manifest."""
 
-    def __init__(self, min_entropy: float, stuck_after: int):
+    def __init__(self, min_entropy: float = MIN_ENTROPY, stuck_after: int = STUCK_AFTER):
         self.min_entropy, self.stuck_after = min_entropy, stuck_after
         self.rct_cutoff, self.apt_cutoff = repetition_cutoff(min_entropy), proportion_cutoff(min_entropy)
         self.checked = self.rejected = self.in_a_row = 0

@@ -19,7 +19,7 @@ import torch
 from qgan.core import tracking
 from qgan.entropy.archive import read_manifest
 from qgan.core.atomic import read_json, write_json_atomic, write_text_atomic
-from qgan.noise.layout import reads_pool, records_to_accounting
+from qgan.noise.layout import records_to_accounting
 from qgan.evaluation.classifier import images_to_outputs
 from qgan.core.stats import judge, paired_comparison
 from qgan.noise.convert import load_normals
@@ -28,7 +28,8 @@ from qgan.core.errors import QganError
 from qgan.evaluation.metrics import METRICS, features_to_metrics, features_to_reference
 from qgan.gan.models import Classifier, Generator, uint8_to_images
 from qgan.noise.streams import make_noise, noise_context
-from qgan.params import POOL_ARMS, Params
+from qgan.noise.streams import POOL_ARMS
+from qgan.params import Params
 from qgan.core.plots import rows_to_csv, save_metric_panels
 from qgan.evaluation.report import write_report
 from qgan.core.runtime import make_deterministic, select_device
@@ -62,7 +63,7 @@ def evaluate_runs(checkpoints: dict[tuple[str, int], dict], classifier: Classifi
     noise_records = {}
     for (arm, seed), checkpoint in sorted(checkpoints.items()):
         generator = checkpoint_to_generator(checkpoint, device)
-        noise = make_noise(arm, "eval", noise_context(params, len(train.labels), seed, pool_bytes, normals,
+        noise = make_noise(arm, "eval", noise_context(params.noise_plan, len(train.labels), seed, pool_bytes, normals,
                                                       reading=arm in POOL_ARMS))
         feats, probs = images_to_outputs(classifier, generate_images(generator, noise, n, batch), batch)
         scores.setdefault(arm, {})[seed] = score(feats, probs)
@@ -136,7 +137,7 @@ def run_evaluation(params: Params, data_dir: Path, models_dir: Path, classifier_
             raise QganError(f"{path}: not found; run the train stage for {arm}-{seed}")
         checkpoints[(arm, seed)] = load_checkpoint(path)
     manifest = read_manifest(manifest_path)
-    normals = load_normals(normals_path) if reads_pool(params) else None
+    normals = load_normals(normals_path) if params.reads_pool else None
     result = evaluate_runs(checkpoints, classifier, train, test, params, int(manifest["total_bytes"]), normals,
                            device)
     write_json_atomic(out_metrics, result)

@@ -23,7 +23,8 @@ from qgan.noise.convert import load_normals
 from qgan.gan.data import Split, load_split
 from qgan.gan.models import Generator, state_dict_sha256
 from qgan.noise.streams import NoiseContext, NormalStream, make_noise, noise_context
-from qgan.params import POOL_ARMS, Params
+from qgan.noise.streams import POOL_ARMS
+from qgan.params import Params
 from qgan.core.plots import images_to_grid, save_epoch_grids, save_grid_png, save_losses
 from qgan.core.runtime import make_deterministic, select_device
 from qgan.gan.training import LOSS_COLUMNS, TrainedGan, loss_summary, pairing_seeds, train_gan
@@ -47,7 +48,7 @@ class Session:
 def open_session(params: Params, arm: str, seed: int, n_train: int, pool_bytes: int,
                  normals: np.ndarray | None) -> Session:
     """Noise for (arm, seed) from the layout that a pool of ``pool_bytes`` allows."""
-    ctx = noise_context(params, n_train, seed, pool_bytes, normals, reading=arm in POOL_ARMS)
+    ctx = noise_context(params.noise_plan, n_train, seed, pool_bytes, normals, reading=arm in POOL_ARMS)
     grid = make_noise(arm, "grid", ctx)
     grid_z = grid.sample(GRID_SIZE, params.latent_dim)  # (64, latent_dim)
     return Session(arm, seed, ctx, make_noise(arm, "train", ctx), grid, grid_z, make_noise(arm, "eval", ctx).record())

@@ -32,8 +32,9 @@ import numpy as np
 
 from qgan.core.atomic import atomic_path
 from qgan.core.errors import QganError
-from qgan.params import CONVERT_BITS, CONVERT_METHODS
 
+CONVERT_BITS = (8, 16, 24, 32, 53)                # bits per uniform (``convert.bits``)
+CONVERT_METHODS = ("box_muller", "inverse_cdf")   # uniform -> normal (``convert.method``)
 CHUNK_NORMALS = 1 << 22  # normals converted per read when streaming a pool file
 BLOCK_PAIRS = 1 << 15    # Box-Muller pairs per float32 block: amortises numpy call overhead, ~1 MiB of buffers
 NEAR_ONE = 6             # u1 within 2^-6 of 1: ln u1 is recomputed as log1p(-v1) in float64
@@ -52,6 +53,11 @@ def normals_in_pool(n_bytes: int, bits: int, method: str = "box_muller") -> int:
         raise QganError(f"convert.method: {method!r} is not allowed (box_muller, inverse_cdf)")
     n = n_bytes // bytes_per_uniform(bits)
     return n - n % 2 if method == "box_muller" else n
+
+
+def normals_to_bytes(n_normals: int, bits: int) -> int:
+    """Pool bytes that yield ``n_normals`` (rounded up to even: Box-Muller makes them in pairs)."""
+    return (n_normals + n_normals % 2) * bytes_per_uniform(bits)
 
 
 def bytes_to_integers(data: np.ndarray, bits: int) -> np.ndarray:

@@ -20,9 +20,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from qgan.noise.convert import normals_in_pool
 from qgan.core.errors import ConfigError, QganError
-from qgan.params import POOL_ARMS, Params
+from qgan.noise.convert import bytes_per_uniform, normals_in_pool, normals_to_bytes
 
 GRID_SIZE = 64  # images in a sample grid (8 x 8)
 REGIONS = ("train", "grid", "eval")  # each run's three noise regions, in pool order
@@ -31,6 +30,20 @@ REGIONS = ("train", "grid", "eval")  # each run's three noise regions, in pool o
 class PoolTooSmall(QganError):
     """The pool holds fewer normals than the configured entropy runs draw (and, with
     ``train.on_exhausted: cycle``, too few even for one step per run)."""
+
+
+@dataclass(frozen=True)
+class NoisePlan:
+    """What the configured runs draw (``Params.noise_plan`` builds it from params.yaml)."""
+    latent_dim: int            # latent_dim
+    seeds: tuple[int, ...]     # train.seeds: one pool slot each
+    epochs: int                # train.epochs
+    batch_size: int            # train.batch_size
+    n_samples: int             # evaluate.n_samples: each run's evaluation draws
+    bits: int                  # convert.bits
+    method: str                # convert.method
+    on_exhausted: str          # train.on_exhausted: error or cycle
+    reads_pool: bool = True    # some arm in train.arms reads the pool (only the budget report asks)
 
 
 @dataclass(frozen=True)
@@ -59,12 +72,12 @@ def _even(n: int) -> int:
     return n + n % 2
 
 
-def run_demand(params: Params, n_train: int) -> RunDemand:
-    t, latent = params.train, params.latent_dim
-    steps = t.epochs * steps_per_epoch(n_train, t.batch_size)
-    return RunDemand(train_normals=steps * 2 * t.batch_size * latent,  # even: two batches a step
+def run_demand(plan: NoisePlan, n_train: int) -> RunDemand:
+    latent = plan.latent_dim
+    steps = plan.epochs * steps_per_epoch(n_train, plan.batch_size)
+    return RunDemand(train_normals=steps * 2 * plan.batch_size * latent,  # even: two batches a step
                      grid_normals=_even(GRID_SIZE * latent),
-                     eval_normals=_even(params.evaluate.n_samples * latent))
+                     eval_normals=_even(plan.n_samples * latent))
 
 
 @dataclass(frozen=True)
@@ -107,12 +120,7 @@ class NoiseLayout:
         return self.slots * (self.train_span + self.demand.grid_normals + self.demand.eval_normals)
 
 
-def reads_pool(params: Params) -> bool:
-    """Whether any configured arm reads the harvested pool."""
-    return bool(set(POOL_ARMS) & set(params.train.arms))
-
-
-def noise_layout(params: Params, n_train: int, pool_bytes: int | None = None, reading: bool = True
+def noise_layout(plan: NoisePlan, n_train: int, pool_bytes: int | None = None, reading: bool = True
                  ) -> NoiseLayout:
     """Where every run's noise lies: one slot per seed. ``pool_bytes`` None gives the planned
     layout; otherwise the layout this pool allows. It never depends on ``train.arms`` (adding an
@@ -123,56 +131,50 @@ def noise_layout(params: Params, n_train: int, pool_bytes: int | None = None, re
     ``train.on_exhausted`` is ``error``, or when even one step's noise per run would not fit
     with ``cycle``; a run that does not read it gets the planned layout then.
     """
-    demand = run_demand(params, n_train)
-    full = NoiseLayout(slots=len(params.train.seeds), demand=demand, train_span=demand.train_normals)
+    demand = run_demand(plan, n_train)
+    full = NoiseLayout(slots=len(plan.seeds), demand=demand, train_span=demand.train_normals)
     if pool_bytes is None:
         return full
-    cfg = params.convert
-    have = normals_in_pool(pool_bytes, cfg.bits, cfg.method)
+    have = normals_in_pool(pool_bytes, plan.bits, plan.method)
     if have >= full.total_normals:
         return full
-    need_bytes = normals_to_bytes(full.total_normals, cfg.bytes_per_normal)
+    need_bytes = normals_to_bytes(full.total_normals, plan.bits)
     numbers = (f"the pool holds {pool_bytes:,} bytes ({have:,} normals) but {full.slots} entropy runs draw "
                f"{full.total_normals:,} normals ({need_bytes:,} bytes)")
-    if params.train.on_exhausted == "error":
+    if plan.on_exhausted == "error":
         if not reading:
             return full
         raise PoolTooSmall(f"{numbers}; set harvest.bytes: {need_bytes} (or auto) and re-run harvest, or set "
                            "train.on_exhausted: cycle to reuse each run's range")
     fixed = full.slots * (demand.grid_normals + demand.eval_normals)
-    one_step = 2 * params.train.batch_size * params.latent_dim  # even
+    one_step = 2 * plan.batch_size * plan.latent_dim  # even
     span = max(0, have - fixed) // full.slots
     span -= span % one_step  # whole steps: every pass of every arm draws the same batches
     if span < one_step:
         if not reading:
             return full
-        least = normals_to_bytes(fixed + full.slots * one_step, cfg.bytes_per_normal)
+        least = normals_to_bytes(fixed + full.slots * one_step, plan.bits)
         raise PoolTooSmall(f"{numbers}; too few even to cycle (one step per run and the grid and evaluation "
                            f"ranges need {least:,} bytes): raise harvest.bytes")
     return NoiseLayout(slots=full.slots, demand=demand, train_span=span)
 
 
-def normals_to_bytes(n_normals: int, bytes_per_normal: int) -> int:
-    """Pool bytes that yield ``n_normals``: Box-Muller makes normals in pairs."""
-    return _even(n_normals) * bytes_per_normal
-
-
-def budget_report(params: Params, n_train: int, pool_bytes: int) -> dict:
+def budget_report(plan: NoisePlan, n_train: int, pool_bytes: int) -> dict:
     """Numbers ``qgan budget`` prints and the harvest stage records; ``reuse_factor`` is what
     training would see with this pool, or None and ``stops`` the train stage's error."""
-    layout = noise_layout(params, n_train)
-    bpn = params.convert.bytes_per_normal
-    entropy_runs = layout.slots if reads_pool(params) else 0
-    needed = normals_to_bytes(layout.total_normals, bpn) if entropy_runs else 0
+    layout = noise_layout(plan, n_train)
+    bpn = bytes_per_uniform(plan.bits)
+    entropy_runs = layout.slots if plan.reads_pool else 0
+    needed = normals_to_bytes(layout.total_normals, plan.bits) if entropy_runs else 0
     try:
-        reuse, stops = noise_layout(params, n_train, pool_bytes, reads_pool(params)).reuse_factor, None
+        reuse, stops = noise_layout(plan, n_train, pool_bytes, plan.reads_pool).reuse_factor, None
     except PoolTooSmall as exc:
         reuse, stops = None, str(exc)
     return {"n_train": n_train, "entropy_runs": entropy_runs, **asdict(layout.demand),
             "normals_per_run": layout.demand.total, "bytes_per_normal": bpn,
             "bytes_per_run": layout.demand.total * bpn, "bytes_needed": needed,
             "pool_bytes": pool_bytes, "deficit_bytes": max(0, needed - pool_bytes),
-            "on_exhausted": params.train.on_exhausted, "reuse_factor": reuse, "stops": stops}
+            "on_exhausted": plan.on_exhausted, "reuse_factor": reuse, "stops": stops}
 
 
 def records_to_accounting(records: dict[str, dict], pool_bytes: int) -> dict:

@@ -28,13 +28,12 @@ from typing import Callable
 import numpy as np
 import torch
 
-from qgan.noise.layout import REGIONS, NoiseLayout, noise_layout
+from qgan.noise.layout import REGIONS, NoiseLayout, NoisePlan, noise_layout
 from qgan.noise.convert import bytes_per_uniform, bytes_to_normals
 from qgan.core.errors import QganError
 
 PRNG_BLOCK = 1 << 16  # normals converted per PRNG refill
 PRNG_SPAWN_KEY = 1  # first spawn-key word of the prng arm; the second is the region
-SPAWN_KEYS = {"prng": PRNG_SPAWN_KEY, "prng2": 2, "torch": 3, "legacy8": 4}  # one independent stream per arm
 LEGACY_BITS = 8  # the seed tutorial's quantisation, kept as the positive control
 
 
@@ -189,7 +188,7 @@ def entropy_noise(region: str, ctx: NoiseContext) -> NormalStream:
 def _stream(arm: str, region: str, ctx: NoiseContext) -> tuple[np.random.SeedSequence, dict, int, bool]:
     """The arm's independent stream for ``region``, a record of it, its size and cycling."""
     start, stop, cycle = _bounds(region, ctx)
-    key = (SPAWN_KEYS[arm], REGIONS.index(region))
+    key = (ARMS[arm].spawn_key, REGIONS.index(region))
     info = {"seed": ctx.seed, "spawn_key": list(key), "normals": [0, stop - start]}
     return np.random.SeedSequence(ctx.seed, spawn_key=key), info, stop - start, cycle
 
@@ -210,10 +209,28 @@ def torch_noise(region: str, ctx: NoiseContext) -> NormalStream:
     return TorchNoise(seed, {"source": "torch.randn", **info}, size, cycle)
 
 
-NOISE_SOURCES: dict[str, Callable[[str, NoiseContext], NormalStream]] = {
-    "entropy": entropy_noise, "prng": prng_noise,
-    "prng2": lambda region, ctx: prng_noise(region, ctx, "prng2"),
-    "legacy8": legacy8_noise, "torch": torch_noise}
+@dataclass(frozen=True)
+class Arm:
+    """One noise arm: how to build its stream for a region, and where its normals come from."""
+    factory: Callable[[str, NoiseContext], NormalStream]
+    spawn_key: int | None      # first SeedSequence spawn-key word of a PRNG arm (None: reads the pool)
+    what: str                  # one line for humans
+
+    @property
+    def reads_pool(self) -> bool:
+        return self.spawn_key is None
+
+
+# The registry of arms: ``train.arms`` accepts exactly these names (qgan.params checks against it).
+ARMS: dict[str, Arm] = {
+    "entropy": Arm(entropy_noise, None, "the harvested pool, converted"),
+    "prng": Arm(prng_noise, PRNG_SPAWN_KEY, "PCG64 bytes through the same conversion"),
+    "prng2": Arm(lambda region, ctx: prng_noise(region, ctx, "prng2"), 2,
+                 "an independent PCG64 stream (negative control)"),
+    "torch": Arm(torch_noise, 3, "torch.randn from its own generator"),
+    "legacy8": Arm(legacy8_noise, 4, "PCG64 through the tutorial's 8-bit uniforms (control of the noise tests)"),
+}
+POOL_ARMS = tuple(name for name, arm in ARMS.items() if arm.reads_pool)  # arms that read the pool
 
 
 def make_noise(arm: str, region: str, ctx: NoiseContext) -> NormalStream:
@@ -221,19 +238,18 @@ def make_noise(arm: str, region: str, ctx: NoiseContext) -> NormalStream:
     if region not in REGIONS:
         raise ValueError(f"region must be one of {REGIONS}, got {region!r}")
     try:
-        factory = NOISE_SOURCES[arm]
+        factory = ARMS[arm].factory
     except KeyError:
-        raise QganError(f"train.arms: unknown arm {arm!r} (known: {', '.join(NOISE_SOURCES)})") from None
+        raise QganError(f"train.arms: unknown arm {arm!r} (known: {', '.join(ARMS)})") from None
     return factory(region, ctx)
 
 
-def noise_context(params, n_train: int, seed: int, pool_bytes: int | None, normals: np.ndarray | None,
+def noise_context(plan: NoisePlan, n_train: int, seed: int, pool_bytes: int | None, normals: np.ndarray | None,
                   reading: bool = True) -> NoiseContext:
     """The context of the run with ``seed``: the layout a pool of ``pool_bytes`` allows
-    (:func:`qgan.noise.layout.noise_layout`; ``reading``: the run's arm reads the pool) and the pool's
-    normals for arms that read them."""
-    if seed not in params.train.seeds:
-        raise QganError(f"seed {seed} is not in train.seeds {list(params.train.seeds)}")
-    return NoiseContext(seed=seed, slot=params.train.seeds.index(seed),
-                        layout=noise_layout(params, n_train, pool_bytes, reading),
-                        normals=normals, bits=params.convert.bits, method=params.convert.method)
+    (:func:`qgan.noise.layout.noise_layout`; ``reading``: the run's arm reads the pool) and the
+    pool's normals for arms that read them."""
+    if seed not in plan.seeds:
+        raise QganError(f"seed {seed} is not in train.seeds {list(plan.seeds)}")
+    return NoiseContext(seed=seed, slot=plan.seeds.index(seed), layout=noise_layout(plan, n_train, pool_bytes, reading),
+                        normals=normals, bits=plan.bits, method=plan.method)

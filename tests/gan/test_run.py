@@ -19,7 +19,7 @@ def _ckpt(ws, name):
 def test_training_records_accounting_and_mlflow_run(workspace, tiny_params):
     metrics = train_in(workspace, tiny_params, "entropy", 1)
     ckpt = _ckpt(workspace, "entropy-1")
-    d = run_demand(tiny_params, 256)
+    d = run_demand(tiny_params.noise_plan, 256)
     train = ckpt["noise"]["train"]
     assert train["normals"] == [d.train_normals, 2 * d.train_normals]  # seed 1 sits in slot 1
     assert train["bytes"] == [3 * d.train_normals, 6 * d.train_normals]  # 24-bit: 3 bytes per normal
@@ -63,7 +63,7 @@ def test_training_records_accounting_and_mlflow_run(workspace, tiny_params):
 
 def test_short_pool_stops_with_the_numbers_then_cycles_in_every_arm(workspace, tiny_params):
     short = short_pool_workspace(workspace, tiny_params, 0.75)
-    need = budget_report(tiny_params, 256, 0)["bytes_needed"]
+    need = budget_report(tiny_params.noise_plan, 256, 0)["bytes_needed"]
     with pytest.raises(PoolTooSmall, match=f"set harvest.bytes: {need} "):
         train_in(short, tiny_params, "entropy", 0)
     assert not (short / "models").exists()

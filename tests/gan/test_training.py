@@ -19,14 +19,14 @@ def small_split():
 def _train(params, split, arm, seed):
     make_deterministic(2)
     normals = _normals(params)
-    noise = make_noise(arm, "train", noise_context(params, len(split.labels), seed, 3 * len(normals), normals))
+    noise = make_noise(arm, "train", noise_context(params.noise_plan, len(split.labels), seed, 3 * len(normals), normals))
     return train_gan(split, params.train, params.latent_dim, seed, noise, torch.device("cpu"), progress=False), noise
 
 
 def _normals(params):
     from qgan.noise.layout import noise_layout
     from qgan.noise.convert import bytes_to_normals
-    n = noise_layout(params, 96).total_normals
+    n = noise_layout(params.noise_plan, 96).total_normals
     return bytes_to_normals(np.frombuffer(np.random.default_rng(9).bytes(3 * n + 6), dtype=np.uint8), 24)
 
 
@@ -45,13 +45,13 @@ def test_same_inputs_give_bit_identical_generator(tiny_params, small_split):
     a, noise = _train(tiny_params, small_split, "entropy", 1)
     b, _ = _train(tiny_params, small_split, "entropy", 1)
     assert state_dict_sha256(a.generator) == state_dict_sha256(b.generator)
-    assert noise.drawn == run_demand(tiny_params, 96).train_normals
+    assert noise.drawn == run_demand(tiny_params.noise_plan, 96).train_normals
     assert a.losses.shape == (3, 3)  # 96 // 32 steps x (d_real, d_fake, g)
 
 
 def test_generate_images_in_batches(tiny_params, small_split):
     trained, _ = _train(tiny_params, small_split, "prng", 0)
-    ctx = noise_context(tiny_params, 96, 0, None, None)
+    ctx = noise_context(tiny_params.noise_plan, 96, 0, None, None)
     noise = make_noise("prng", "eval", ctx)
     imgs = generate_images(trained.generator, noise, 60, batch_size=32)
     whole = generate_images(trained.generator, make_noise("prng", "eval", ctx), 60, batch_size=60)
@@ -69,7 +69,7 @@ def test_epoch_callback_sees_eval_mode_and_does_not_change_training(tiny_params,
         generator(torch.zeros(4, params.latent_dim))  # what the grid logger does
 
     make_deterministic(2)
-    ctx = noise_context(params, 96, 0, None, None)
+    ctx = noise_context(params.noise_plan, 96, 0, None, None)
     with_cb = train_gan(small_split, params.train, params.latent_dim, 0, make_noise("prng", "train", ctx),
                         torch.device("cpu"), progress=False, on_epoch_end=on_epoch_end)
     make_deterministic(2)

@@ -8,7 +8,7 @@ from qgan.noise.convert import bytes_to_normals_float64, bytes_per_uniform, byte
     integers_to_uniforms, normals_in_pool, pool_to_normals_file
 from qgan.core.errors import QganError
 from qgan.randomness.normality import normals_to_moments, normals_to_tests
-from qgan.params import CONVERT_BITS, CONVERT_METHODS
+from qgan.noise.convert import CONVERT_BITS, CONVERT_METHODS
 
 
 def random_bytes(seed: int, n: int) -> np.ndarray:

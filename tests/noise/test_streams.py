@@ -13,19 +13,19 @@ def _pool_normals(tiny_params, raw):
 
 @pytest.fixture
 def pool_bytes(tiny_params):
-    layout = noise_layout(tiny_params, 256)
+    layout = noise_layout(tiny_params.noise_plan, 256)
     return np.frombuffer(np.random.default_rng(5).bytes(layout.total_normals * 3), dtype=np.uint8).copy()
 
 
 def test_one_pool_byte_changes_entropy_batch_not_prng(tiny_params, pool_bytes):
     """The entropy arm's noise really comes from the pool; the prng arm's does not."""
     def first_batches(raw, seed=1):
-        ctx = noise_context(tiny_params, 256, seed, len(raw), _pool_normals(tiny_params, raw))
+        ctx = noise_context(tiny_params.noise_plan, 256, seed, len(raw), _pool_normals(tiny_params, raw))
         ent = make_noise("entropy", "train", ctx)
         prn = make_noise("prng", "train", ctx)
         return ent.sample(32, 8), prn.sample(32, 8)
 
-    slot_start = noise_layout(tiny_params, 256).train_range(1)[0]  # seed 1 sits in slot 1
+    slot_start = noise_layout(tiny_params.noise_plan, 256).train_range(1)[0]  # seed 1 sits in slot 1
     ent_a, prn_a = first_batches(pool_bytes)
     changed = pool_bytes.copy()
     changed[slot_start * 3] ^= 0x01  # first byte of the run's first normal pair
@@ -36,7 +36,7 @@ def test_one_pool_byte_changes_entropy_batch_not_prng(tiny_params, pool_bytes):
 
 
 def test_regions_and_arms_are_independent(tiny_params, pool_bytes):
-    ctx = noise_context(tiny_params, 256, 0, len(pool_bytes), _pool_normals(tiny_params, pool_bytes))
+    ctx = noise_context(tiny_params.noise_plan, 256, 0, len(pool_bytes), _pool_normals(tiny_params, pool_bytes))
     draws = {(arm, region): make_noise(arm, region, ctx).take(100)
              for arm in ("entropy", "prng") for region in ("train", "grid", "eval")}
     values = list(draws.values())
@@ -56,7 +56,7 @@ def test_prng_serves_same_numbers_whatever_the_batching():
 def test_prng_arm_converts_with_every_bit_width(tiny_params, bits):
     from dataclasses import replace
     params = replace(tiny_params, convert=replace(tiny_params.convert, bits=bits))
-    ctx = noise_context(params, 256, 0, None, None)
+    ctx = noise_context(params.noise_plan, 256, 0, None, None)
     z = make_noise("prng", "train", ctx).take(4096)
     assert z.dtype == np.float32 and np.isfinite(z).all() and abs(z.mean()) < 0.1 and 0.9 < z.var() < 1.1
     assert np.array_equal(z, make_noise("prng", "train", ctx).take(4096))
@@ -68,7 +68,7 @@ def test_entropy_range_is_bounded(tiny_params, pool_bytes):
     src.take(10)
     with pytest.raises(NoiseExhausted, match="exhausted"):
         src.take(1)
-    prng = make_noise("prng", "grid", noise_context(tiny_params, 256, 0, None, None))
+    prng = make_noise("prng", "grid", noise_context(tiny_params.noise_plan, 256, 0, None, None))
     prng.take(64 * 8)  # the grid region: exactly one 8 x 8 grid of latent_dim 8
     with pytest.raises(NoiseExhausted, match="PCG64: range of 512 normals exhausted"):
         prng.take(2)  # bounded like the pool range it stands beside
@@ -79,17 +79,18 @@ def test_entropy_range_is_bounded(tiny_params, pool_bytes):
 def test_unknown_arm(tiny_params):
     from qgan.core.errors import QganError
     with pytest.raises(QganError, match="unknown arm 'torch2'"):
-        make_noise("torch2", "train", noise_context(tiny_params, 256, 0, None, None))
+        make_noise("torch2", "train", noise_context(tiny_params.noise_plan, 256, 0, None, None))
 
 
 def test_every_arm_is_registered_and_serves_standard_normals(tiny_params):
-    from qgan.noise.streams import NOISE_SOURCES
-    from qgan.params import NOISE_ARMS
-    assert set(NOISE_SOURCES) == set(NOISE_ARMS)
     from dataclasses import replace
+
+    from qgan.noise.streams import ARMS
+    assert set(ARMS) == {"entropy", "prng", "prng2", "legacy8", "torch"}
+    assert len({a.spawn_key for a in ARMS.values()}) == len(ARMS)  # one independent stream per arm
     params = replace(tiny_params, train=replace(tiny_params.train, epochs=50))  # 204,800 training normals
-    ctx = noise_context(params, 256, 0, None, None)
-    draws = {arm: make_noise(arm, "train", ctx).take(200_000) for arm in ("prng", "prng2", "legacy8", "torch")}
+    ctx = noise_context(params.noise_plan, 256, 0, None, None)
+    draws = {arm: make_noise(arm, "train", ctx).take(200_000) for arm in ARMS if not ARMS[arm].reads_pool}
     for arm, z in draws.items():
         assert z.dtype == np.float32 and abs(z.mean()) < 0.01 and abs(z.var() - 1) < 0.02, arm
         assert np.array_equal(z, make_noise(arm, "train", ctx).take(200_000)), arm  # seeded
@@ -117,11 +118,11 @@ def test_cycled_layout_reuses_identically_in_every_arm(tiny_params, pool_bytes):
     same number of normals: the prng arms reuse exactly as the entropy arm does."""
     from dataclasses import replace
     params = replace(tiny_params, train=replace(tiny_params.train, on_exhausted="cycle"))
-    layout = noise_layout(params, 256)
+    layout = noise_layout(params.noise_plan, 256)
     step = 2 * 32 * 8  # one training step: two batches of (32, 8)
     # a pool with room for half the training normals plus 100: the span rounds down to whole steps
     short = pool_bytes[:3 * (layout.total_normals - layout.slots * (layout.demand.train_normals // 2 - 100))]
-    ctx = noise_context(params, 256, 1, len(short), _pool_normals(params, short))
+    ctx = noise_context(params.noise_plan, 256, 1, len(short), _pool_normals(params, short))
     span = ctx.layout.train_span
     assert ctx.layout.cycles and span == layout.demand.train_normals // 2 and span % step == 0
     records = {}
