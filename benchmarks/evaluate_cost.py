@@ -10,10 +10,10 @@ import time
 
 import torch
 
-from qgan.evaluation.classifier import images_to_outputs
+from qgan.evaluation.classifier import Classifier, images_to_outputs
 from qgan.evaluation.fidelity import class_statistics, density_coverage, kid, precision_recall
-from qgan.evaluation.metrics import features_to_fid
-from qgan.gan.models import Classifier, Generator
+from qgan.evaluation.frechet import features_to_fid
+from qgan.gan.models import Generator
 
 N, LATENT = 10_000, 100
 

@@ -23,8 +23,8 @@ import requests
 
 from qgan.entropy.harvest import harvest_to_pool
 from qgan.entropy.health import HealthMonitor
-from qgan.params import HarvestConfig
 from qgan.entropy.sources import make_source
+from qgan.params import HarvestConfig
 
 LATENCY, CAP, CONCURRENCY = 0.05, 512, 8
 QGAN_BYTES, SEQUENTIAL_REQUESTS = 400 * CAP, 60

@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from qgan.noise.convert import pool_to_normals_file
+from qgan.core.runtime import make_deterministic
 from qgan.gan.data import load_source
+from qgan.gan.training import train_gan
+from qgan.noise.convert import pool_to_normals_file
 from qgan.noise.streams import ArrayNoise, NormalStream, TorchNoise
 from qgan.params import DataConfig, TrainConfig
-from qgan.core.runtime import make_deterministic
-from qgan.gan.training import train_gan
 
 LATENT, BATCH = 100, 64  # the default recipe
 EPOCHS_PER_BLOCK = 2      # epochs each source trains per round (62 steps each on 4,000 digits)

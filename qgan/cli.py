@@ -37,8 +37,8 @@ def harvest_estimate(cfg, deficit: int, manifest_path: Path) -> list[tuple[str, 
 
 def cmd_budget(args: argparse.Namespace) -> None:
     """Print how much noise each run draws, and what the pool holds and lacks."""
-    from qgan.noise.layout import budget_report
     from qgan.gan.data import expected_train_size
+    from qgan.noise.layout import budget_report
     from qgan.params import load_params
 
     params = load_params(args.params)
@@ -74,8 +74,8 @@ def cmd_emulate(args: argparse.Namespace) -> None:
     import signal
     import threading
 
-    from qgan.entropy.emulator import MALFORMED, Emulator, EmulatorConfig
     from qgan.core.errors import QganError
+    from qgan.entropy.emulator import MALFORMED, Emulator, EmulatorConfig
 
     kinds = tuple(k for k in args.malformed.split(",") if k)
     bad = [k for k in kinds if k not in MALFORMED]
@@ -105,8 +105,8 @@ def cmd_emulate(args: argparse.Namespace) -> None:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Re-train a recorded run and say whether it is bit-identical (0), differs (1) or was refused (2)."""
-    from qgan.replay.replay import POOL_PATH, replay_run
     from qgan.core.tracking import project_root
+    from qgan.replay.replay import POOL_PATH, replay_run
 
     root = project_root()
     pool = Path(args.pool) if args.pool else root / POOL_PATH

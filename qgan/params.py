@@ -72,7 +72,8 @@ class HarvestConfig(Section):
                                    "most requests per second to the service; null = no client-side limit")
     min_entropy: float = key(MIN_ENTROPY, Number(0.0, 8.0, closed_high=True),
                              "assessed min-entropy (bits per byte) that sets the SP 800-90B health cutoffs")
-    stuck_after: int = key(STUCK_AFTER, Int(low=1), "rejected chunks in a row that stop the harvest (\"source looks stuck\")")
+    stuck_after: int = key(STUCK_AFTER, Int(low=1),
+                           "rejected chunks in a row that stop the harvest (\"source looks stuck\")")
 
     def validate(self) -> None:
         if self.url and urlsplit(self.url).username is not None:

@@ -7,11 +7,11 @@ from pathlib import Path
 import torch
 
 from qgan.core.atomic import atomic_path, write_json_atomic
+from qgan.core.runtime import make_deterministic, select_device
+from qgan.core.stage import run_stage
 from qgan.evaluation.classifier import accuracy, train_classifier
 from qgan.gan.data import load_split
 from qgan.params import load_params
-from qgan.core.runtime import make_deterministic, select_device
-from qgan.core.stage import run_stage
 
 
 def main() -> None:

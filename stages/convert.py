@@ -4,11 +4,11 @@ import sys
 from pathlib import Path
 
 from qgan.core.atomic import write_json_atomic
+from qgan.core.plots import noise_to_plot_tables, save_noise_plots
+from qgan.core.stage import run_stage
 from qgan.noise.convert import load_normals, pool_to_normals_file
 from qgan.params import load_params
-from qgan.core.plots import noise_to_plot_tables, save_noise_plots
 from qgan.randomness.suite import check_randomness, pool_to_byte_histogram, randomness_report
-from qgan.core.stage import run_stage
 
 
 def main() -> None:

@@ -3,9 +3,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from qgan.core.stage import run_stage
 from qgan.gan.data import source_to_data_dir
 from qgan.params import load_params
-from qgan.core.stage import run_stage
 
 
 def main() -> None:

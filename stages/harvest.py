@@ -4,13 +4,13 @@ import sys
 from pathlib import Path
 
 from qgan.core.atomic import write_json_atomic
-from qgan.noise.layout import budget_report
-from qgan.gan.data import expected_train_size
+from qgan.core.stage import run_stage
 from qgan.entropy.harvest import harvest_to_pool
 from qgan.entropy.health import HealthMonitor
-from qgan.params import load_params
 from qgan.entropy.sources import make_source
-from qgan.core.stage import run_stage
+from qgan.gan.data import expected_train_size
+from qgan.noise.layout import budget_report
+from qgan.params import load_params
 
 
 def main() -> None:

@@ -47,13 +47,13 @@ def workspace(tmp_path, tiny_params, monkeypatch):
 
     import numpy as np
 
-    from qgan.noise.layout import budget_report
-    from qgan.noise.convert import pool_to_normals_file
-    from qgan.gan.data import source_to_data_dir
     from qgan.entropy.harvest import harvest_to_pool
+    from qgan.entropy.sources import make_source
+    from qgan.gan.data import source_to_data_dir
+    from qgan.noise.convert import pool_to_normals_file
+    from qgan.noise.layout import budget_report
     from qgan.params import HarvestConfig
     from qgan.randomness.suite import pool_to_byte_histogram, randomness_report
-    from qgan.entropy.sources import make_source
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("DVC_ROOT", str(tmp_path))
@@ -72,11 +72,11 @@ def workspace(tmp_path, tiny_params, monkeypatch):
 
 def short_pool_workspace(ws: Path, params, fraction: float) -> Path:
     """``ws/short``: a :func:`workspace` whose pool holds ``fraction`` of the bytes the runs draw."""
-    from qgan.noise.layout import budget_report
-    from qgan.noise.convert import pool_to_normals_file
     from qgan.entropy.harvest import harvest_to_pool
-    from qgan.params import HarvestConfig
     from qgan.entropy.sources import make_source
+    from qgan.noise.convert import pool_to_normals_file
+    from qgan.noise.layout import budget_report
+    from qgan.params import HarvestConfig
 
     short = ws / "short"
     need = budget_report(params.noise_plan, 256, 0)["bytes_needed"]
@@ -90,10 +90,10 @@ def short_pool_workspace(ws: Path, params, fraction: float) -> Path:
 
 def train_in(ws: Path, params, arm: str, seed: int) -> dict:
     """``run_training`` of (arm, seed) in a :func:`workspace`, with the stage's file layout."""
-    from qgan.gan.run import run_training
-    return run_training(params, arm, seed, ws / "data", ws / "normals.npy", ws / "manifest.json",
-                        ws / "models" / f"{arm}-{seed}.pt", ws / "metrics" / f"{arm}-{seed}.json",
-                        ws / "reports" / "train" / f"{arm}-{seed}", progress=False)
+    from qgan.gan.run import TrainInputs, TrainOutputs, run_training
+    return run_training(params, arm, seed, TrainInputs(ws / "data", ws / "normals.npy", ws / "manifest.json"),
+                        TrainOutputs(ws / "models" / f"{arm}-{seed}.pt", ws / "metrics" / f"{arm}-{seed}.json",
+                                     ws / "reports" / "train" / f"{arm}-{seed}"), progress=False)
 
 
 def free_port() -> int:

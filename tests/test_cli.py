@@ -76,8 +76,9 @@ def test_ui_serves_the_project_store_on_loopback(tmp_path):
 
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME")}
     env.update(DVC_ROOT=str(tmp_path), MLFLOW_DISABLE_TELEMETRY="true")
-    run = subprocess.run([sys.executable, "-c", "from qgan.core import tracking; tracking.RunLogger.start('entropy-0', {})"
-                          ".finish()"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    code = "from qgan.core import tracking; tracking.RunLogger.start('entropy-0', {}).finish()"
+    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=120)
     assert run.returncode == 0, run.stderr
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "qgan.cli", "ui", "--port", str(port)], cwd=tmp_path, env=env,

@@ -1,4 +1,4 @@
-"""dvc.yaml stays honest: each stage lists the qgan/ modules its script imports."""
+"""dvc.yaml stays honest: each stage lists exactly the qgan/ modules its script imports."""
 import ast
 from pathlib import Path
 
@@ -11,39 +11,51 @@ def qgan_imports(path: Path) -> set[str]:
     """Names of qgan modules imported anywhere in a file (top level or inside functions)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            if node.module == "qgan":
-                found |= {f"qgan.{a.name}" for a in node.names}
-            elif node.module.startswith("qgan."):
-                found.add(node.module)
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "qgan":
+            found.add(node.module)
+            found |= {f"{node.module}.{a.name}" for a in node.names}  # `from qgan.core import tracking`
         elif isinstance(node, ast.Import):
             found |= {a.name for a in node.names if a.name.startswith("qgan.")}
     return found
+
+
+def module_file(mod: str) -> Path | None:
+    """The module's file (packages are excluded: their __init__.py holds only a docstring)."""
+    file = ROOT / (mod.replace(".", "/") + ".py")
+    return file if file.exists() else None
 
 
 def closure(path: Path) -> set[str]:
     seen, todo = set(), qgan_imports(path)
     while todo:
         mod = todo.pop()
-        file = ROOT / (mod.replace(".", "/") + ".py")
-        if mod in seen or not file.exists():
+        if mod in seen or module_file(mod) is None:
             continue
         seen.add(mod)
-        todo |= qgan_imports(file)
+        todo |= qgan_imports(module_file(mod))
     return {mod.replace(".", "/") + ".py" for mod in seen}
 
 
-def test_every_stage_lists_the_modules_it_imports():
+def test_every_stage_lists_exactly_the_modules_it_imports():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    missing = {}
+    wrong = {}
     for name, stage in stages.items():
         script = f"stages/{name}.py"
         assert f"python -m stages.{name}" in stage["cmd"], name
-        deps = set(stage["deps"])
-        lack = sorted((closure(ROOT / script) | {script}) - deps)
-        if lack:
-            missing[name] = lack
-    assert not missing, f"add to dvc.yaml deps: {missing}"
+        listed = {d for d in stage["deps"] if d.startswith(("qgan/", "stages/"))}
+        need = closure(ROOT / script) | {script}
+        if listed != need:
+            wrong[name] = {"add": sorted(need - listed), "remove": sorted(listed - need)}
+    assert not wrong, f"fix dvc.yaml deps: {wrong}"
+
+
+def test_package_inits_hold_only_a_docstring():
+    """Why stage deps may leave out __init__.py files: importing a package runs no code of ours."""
+    for init in (ROOT / "qgan").rglob("__init__.py"):
+        body = ast.parse(init.read_text()).body
+        assert len(body) >= 1 and isinstance(body[0], ast.Expr), init
+        extra = [n for n in body[1:] if not (isinstance(n, ast.Assign) and n.targets[0].id == "__version__")]
+        assert not extra, f"{init}: code in a package __init__ (list it in dvc.yaml deps or move it)"
 
 
 def test_params_sections_match_stage_names():

@@ -113,16 +113,6 @@ def entropy_tags(manifest: dict) -> dict[str, Any]:
             TAG_EMULATED: str(bool(manifest.get("emulated"))).lower()}
 
 
-def pipeline_tags(train_cfg, manifest: dict) -> dict[str, Any]:
-    """Tags of a pipeline (parent) run: the arms and seeds compared and the entropy pool."""
-    return {**entropy_tags(manifest), "arms": ",".join(train_cfg.arms), "seeds": ",".join(map(str, train_cfg.seeds))}
-
-
-def pipeline_inputs(manifest: dict, data_digest: str) -> dict[str, str]:
-    """The input digests in a pipeline run's key: a new pool or dataset opens a new parent."""
-    return {"entropy_sha256": manifest["sha256"], "data_digest": data_digest}
-
-
 def pipeline_key(params_flat: dict[str, Any], inputs: dict[str, str], root: Path) -> str:
     """What ties the stages of one pipeline run together: experiment name, revision, params and
     input digests (the pool's sha256, the data digest)."""
@@ -161,13 +151,18 @@ class RunLogger:
         return cls(client, run.info.run_id)
 
     @classmethod
-    def open_pipeline(cls, params_flat: dict[str, Any], inputs: dict[str, str], tags: dict[str, Any],
+    def open_pipeline(cls, params_flat: dict[str, Any], manifest: dict, data_digest: str,
                       root: Path | None = None) -> "RunLogger":
-        """This pipeline run's parent: the running one with its key (:func:`pipeline_key`), else a
-        new one with the params. Stages of one pipeline run one after another, so the search and
-        the creation do not race (queued experiments have keys of their own)."""
+        """This pipeline run's parent, the one call every stage makes to find it: the running run
+        with this key (:func:`pipeline_key` of the params, the pool's sha256 and the data digest),
+        else a new one with the params and tags naming the arms, seeds and pool. Stages of one
+        pipeline run one after another, so the search and the creation do not race (queued
+        experiments have keys of their own)."""
         root = root or project_root()
         client = _client(root)
+        inputs = {"entropy_sha256": manifest["sha256"], "data_digest": data_digest}
+        tags = {**entropy_tags(manifest), "arms": ",".join(params_flat["train.arms"]),
+                "seeds": ",".join(map(str, params_flat["train.seeds"]))}
         key = pipeline_key(params_flat, inputs, root)
         found = client.search_runs([ensure_experiment(client, root)],
                                    f"tags.{TAG_PIPELINE_KEY} = '{key}' and attributes.status = 'RUNNING'",

@@ -1,15 +1,40 @@
-"""Train the feature extractor (a small CNN) and read features and class probabilities."""
+"""The feature extractor: a small LeNet-like CNN, its training, and its features and class
+probabilities for a batch of images."""
 from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
 from qgan.gan.data import Split
-from qgan.gan.models import Classifier, uint8_to_images
+from qgan.gan.models import uint8_to_images
 from qgan.params import ClassifierConfig
 
+
+class Classifier(nn.Module):
+    """LeNet-like CNN: images ``(B, 1, 28, 28)`` -> logits ``(B, 10)``.
+
+    :meth:`features` gives the penultimate activations ``(B, FEATURE_DIM)`` that the
+    Frechet distance is computed on ("FID-LeNet", not comparable to Inception FID).
+    """
+
+    FEATURE_DIM = 128
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 32, 5), nn.ReLU(), nn.MaxPool2d(2),    # (B, 32, 12, 12)
+            nn.Conv2d(32, 64, 5), nn.ReLU(), nn.MaxPool2d(2),   # (B, 64, 4, 4)
+            nn.Flatten(), nn.Linear(64 * 4 * 4, self.FEATURE_DIM), nn.ReLU())  # (B, 128)
+        self.head = nn.Linear(self.FEATURE_DIM, 10)
+
+    def features(self, img: torch.Tensor) -> torch.Tensor:
+        return self.body(img)
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(img))
 
 def train_classifier(train: Split, cfg: ClassifierConfig, device: torch.device,
                      progress: bool = True) -> Classifier:

@@ -11,29 +11,29 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from qgan.core import tracking
-from qgan.entropy.archive import read_manifest
 from qgan.core.atomic import read_json, write_json_atomic, write_text_atomic
-from qgan.noise.layout import records_to_accounting
-from qgan.evaluation.classifier import images_to_outputs
-from qgan.core.stats import judge, paired_comparison
-from qgan.noise.convert import load_normals
-from qgan.gan.data import Split, load_split, stratified_order
 from qgan.core.errors import QganError
-from qgan.evaluation.metrics import METRICS, features_to_metrics, features_to_reference
-from qgan.gan.models import Classifier, Generator, uint8_to_images
-from qgan.noise.streams import make_noise, noise_context
-from qgan.noise.streams import POOL_ARMS
-from qgan.params import Params
 from qgan.core.plots import rows_to_csv, save_metric_panels
-from qgan.evaluation.report import write_report
 from qgan.core.runtime import make_deterministic, select_device
+from qgan.core.stats import judge, paired_comparison
+from qgan.entropy.archive import read_manifest
+from qgan.evaluation.classifier import Classifier, images_to_outputs
+from qgan.evaluation.metrics import METRICS, features_to_metrics, features_to_reference
+from qgan.evaluation.report import write_report
+from qgan.gan.data import Split, load_split, stratified_order
+from qgan.gan.models import Generator, uint8_to_images
 from qgan.gan.training import generate_images
+from qgan.noise.convert import load_normals
+from qgan.noise.layout import records_to_accounting
+from qgan.noise.streams import POOL_ARMS, make_noise, noise_context
+from qgan.params import Params
 
 BASELINE_ARM = "prng"  # paired differences are taken as ``arm - BASELINE_ARM``
 
@@ -117,49 +117,83 @@ def load_checkpoint(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def run_evaluation(params: Params, data_dir: Path, models_dir: Path, classifier_path: Path,
-                   normals_path: Path, manifest_path: Path, noise_metrics: Path, entropy_metrics: Path,
-                   noise_figure: Path, classifier_metrics: Path, train_dir: Path, out_metrics: Path, out_report: Path,
-                   figures_dir: Path) -> dict:
+@dataclass(frozen=True)
+class EvaluateInputs:
+    data: Path           # the data stage's folder (train and test splits, meta.json)
+    models: Path         # the train stages' checkpoints, <arm>-<seed>.pt
+    classifier: Path     # the feature extractor's checkpoint
+    normals: Path        # normals.npy (the evaluation noise of arms that read the pool)
+    manifest: Path       # the pool's manifest.json
+    train_figures: Path  # the train stages' figure folders, <arm>-<seed>/ (linked from the report)
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    noise_metrics: Path       # metrics/noise.json (normality of the normals)
+    entropy_metrics: Path     # metrics/entropy_tests.json (tests of the pool's bytes)
+    noise_figure: Path        # reports/noise/noise.png
+    classifier_metrics: Path  # metrics/classifier.json
+
+
+@dataclass(frozen=True)
+class EvaluateOutputs:
+    metrics: Path   # metrics/evaluate.json
+    report: Path    # reports/report.md
+    figures: Path   # folder of metrics.png and per_seed.csv
+
+
+def load_scoring(params: Params, inputs: EvaluateInputs, device: torch.device
+                 ) -> tuple[Classifier, dict[tuple[str, int], dict]]:
+    """The classifier on ``device`` and every configured run's checkpoint (one line if one is missing)."""
+    classifier = Classifier()
+    classifier.load_state_dict(load_checkpoint(inputs.classifier)["state_dict"])
+    classifier.to(device).eval()
+    checkpoints = {}
+    for arm in params.train.arms:
+        for seed in params.train.seeds:
+            path = inputs.models / f"{arm}-{seed}.pt"
+            if not path.exists():
+                raise QganError(f"{path}: not found; run the train stage for {arm}-{seed}")
+            checkpoints[(arm, seed)] = load_checkpoint(path)
+    return classifier, checkpoints
+
+
+def write_figures_and_report(result: dict, runs: list[tuple[str, int]], manifest: dict, inputs: EvaluateInputs,
+                             report: ReportInputs, outputs: EvaluateOutputs) -> None:
+    """``per_seed.csv``, ``metrics.png`` and the report, whose figures link relative to it."""
+    write_text_atomic(outputs.figures / "per_seed.csv", per_seed_csv(result))
+    save_metric_panels({m: per_seed(result, m) for m in METRICS}, outputs.figures / "metrics.png",
+                       {m: label for m, (label, _) in METRICS.items()})
+    train = inputs.train_figures
+    figures = {"metrics": outputs.figures / "metrics.png", "noise": report.noise_figure,
+               **{f"grid:{a}-{s}": train / f"{a}-{s}" / "samples.png" for a, s in runs},
+               **{f"losses:{a}-{s}": train / f"{a}-{s}" / "losses.png" for a, s in runs},
+               **{f"epochs:{a}-{s}": train / f"{a}-{s}" / "epochs.png" for a, s in runs}}
+    figures = {k: os.path.relpath(p, outputs.report.parent) for k, p in figures.items() if p.exists()}
+    write_report(outputs.report, result, manifest, read_json(report.noise_metrics),
+                 read_json(report.entropy_metrics), read_json(report.classifier_metrics), runs, figures)
+
+
+def run_evaluation(params: Params, inputs: EvaluateInputs, report: ReportInputs, outputs: EvaluateOutputs) -> dict:
     """Score every (arm, seed) run, write metrics, figures and the report; log each run's metrics
     to its MLflow run and the comparison to the pipeline's parent run (:func:`log_evaluation`)."""
     make_deterministic(params.train.threads)
     device = select_device(params.train.device)
-    train, test = load_split(data_dir, "train"), load_split(data_dir, "test")
-    classifier = Classifier()
-    classifier.load_state_dict(load_checkpoint(classifier_path)["state_dict"])
-    classifier.to(device).eval()
-    runs = [(a, s) for a in params.train.arms for s in params.train.seeds]
-    checkpoints = {}
-    for arm, seed in runs:
-        path = models_dir / f"{arm}-{seed}.pt"
-        if not path.exists():
-            raise QganError(f"{path}: not found; run the train stage for {arm}-{seed}")
-        checkpoints[(arm, seed)] = load_checkpoint(path)
-    manifest = read_manifest(manifest_path)
-    normals = load_normals(normals_path) if params.reads_pool else None
+    train, test = load_split(inputs.data, "train"), load_split(inputs.data, "test")
+    classifier, checkpoints = load_scoring(params, inputs, device)
+    manifest = read_manifest(inputs.manifest)
+    normals = load_normals(inputs.normals) if params.reads_pool else None
     result = evaluate_runs(checkpoints, classifier, train, test, params, int(manifest["total_bytes"]), normals,
                            device)
-    write_json_atomic(out_metrics, result)
-
-    write_text_atomic(figures_dir / "per_seed.csv", per_seed_csv(result))
-    save_metric_panels({m: per_seed(result, m) for m in METRICS}, figures_dir / "metrics.png",
-                       {m: label for m, (label, _) in METRICS.items()})
-    figures = {"metrics": figures_dir / "metrics.png", "noise": noise_figure,
-               **{f"grid:{a}-{s}": train_dir / f"{a}-{s}" / "samples.png" for a, s in runs},
-               **{f"losses:{a}-{s}": train_dir / f"{a}-{s}" / "losses.png" for a, s in runs},
-               **{f"epochs:{a}-{s}": train_dir / f"{a}-{s}" / "epochs.png" for a, s in runs}}
-    figures = {k: os.path.relpath(p, out_report.parent) for k, p in figures.items() if p.exists()}
-    write_report(out_report, result, manifest, read_json(noise_metrics),
-                 read_json(entropy_metrics), read_json(classifier_metrics), runs, figures)
-    inputs = tracking.pipeline_inputs(manifest, read_json(data_dir / "meta.json")["digest"])
-    log_evaluation(result, checkpoints, params, inputs, manifest,
-                   [out_report, out_metrics, figures_dir / "metrics.png", noise_figure])
+    write_json_atomic(outputs.metrics, result)
+    write_figures_and_report(result, list(checkpoints), manifest, inputs, report, outputs)
+    log_evaluation(result, checkpoints, params, manifest, read_json(inputs.data / "meta.json")["digest"],
+                   [outputs.report, outputs.metrics, outputs.figures / "metrics.png", report.noise_figure])
     return result
 
 
-def log_evaluation(result: dict, checkpoints: dict[tuple[str, int], dict], params: Params, inputs: dict[str, str],
-                   manifest: dict, artifacts: list[Path]) -> None:
+def log_evaluation(result: dict, checkpoints: dict[tuple[str, int], dict], params: Params, manifest: dict,
+                   data_digest: str, artifacts: list[Path]) -> None:
     """Each run's metrics and evaluation noise on its own MLflow run; on the pipeline's parent run
     the per-arm means (``<arm>/<metric>``), each comparison's difference, CI and p-value
     (``<arm>_vs_prng/<metric>_diff``, ...), verdict tags, the report and figures; then the
@@ -175,7 +209,7 @@ def log_evaluation(result: dict, checkpoints: dict[tuple[str, int], dict], param
         run.log_metrics([("fid_lenet", result["fid"][arm][str(seed)], 0), ("eval_n_samples", result["n_samples"], 0),
                          *((f"eval_{m}", result[m][arm][str(seed)], 0) for m in (*METRICS, "kid_std"))])
         run.set_tags({"noise_eval": json.dumps(result["noise"][f"{arm}-{seed}"]["eval"])})
-    parent = tracking.RunLogger.open_pipeline(params.flat(), inputs, tracking.pipeline_tags(params.train, manifest))
+    parent = tracking.RunLogger.open_pipeline(params.flat(), manifest, data_digest)
     rows = [(f"{arm}/{m}", result[m][arm]["mean"], 0) for m in METRICS for arm in result[m]]
     tags = {"evaluated_runs": ",".join(children), "eval_n_samples": result["n_samples"]}
     for pair, comparisons in result["paired"].items():

@@ -1,1 +1,3 @@
-"""The GAN: MNIST data, the models, the training loop and one training run end to end (noise, MLflow, checkpoint, figures)."""
+"""The GAN: MNIST data, the models, the training loop and one training run end to end (noise,
+MLflow, checkpoint, figures).
+"""

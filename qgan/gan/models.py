@@ -1,4 +1,4 @@
-"""The seed tutorial's MLP GAN (kept as the default) and a small LeNet-like classifier.
+"""The tutorial's MLP GAN (kept as the default), the image encoding and a weight digest.
 
 Images are ``(B, 1, 28, 28)`` float32 in [-1, 1] (``pixel / 127.5 - 1``) everywhere.
 """
@@ -41,30 +41,6 @@ class Discriminator(nn.Module):
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         return self.model(img.view(-1, IMAGE_SIZE))  # (B, 1)
-
-
-class Classifier(nn.Module):
-    """LeNet-like CNN: images ``(B, 1, 28, 28)`` -> logits ``(B, 10)``.
-
-    :meth:`features` gives the penultimate activations ``(B, FEATURE_DIM)`` that the
-    Frechet distance is computed on ("FID-LeNet", not comparable to Inception FID).
-    """
-
-    FEATURE_DIM = 128
-
-    def __init__(self):
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(1, 32, 5), nn.ReLU(), nn.MaxPool2d(2),    # (B, 32, 12, 12)
-            nn.Conv2d(32, 64, 5), nn.ReLU(), nn.MaxPool2d(2),   # (B, 64, 4, 4)
-            nn.Flatten(), nn.Linear(64 * 4 * 4, self.FEATURE_DIM), nn.ReLU())  # (B, 128)
-        self.head = nn.Linear(self.FEATURE_DIM, 10)
-
-    def features(self, img: torch.Tensor) -> torch.Tensor:
-        return self.body(img)
-
-    def forward(self, img: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(img))
 
 
 def uint8_to_images(pixels: np.ndarray) -> torch.Tensor:

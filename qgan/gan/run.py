@@ -1,8 +1,9 @@
-"""One training run end to end, with every path passed in.
+"""One training run end to end: the ``train`` stage for one (arm, seed).
 
-Glues the library together for the ``train`` stage: noise accounting, the MLflow runs (the
-pipeline's parent and this run's child), checkpoint, metrics file, figures, and the record
-``qgan replay`` needs (``replay/run.json`` on the run: params, runtime, input digests).
+:func:`run_training` reads the stage's inputs (:class:`TrainInputs`), opens the run's noise
+(:func:`open_session`), its MLflow runs (the pipeline's parent and this run's child), trains,
+writes the outputs (:class:`TrainOutputs`: checkpoint, metrics file, figures) and logs them
+with the record ``qgan replay`` needs (``replay/run.json``: params, runtime, input digests).
 """
 from __future__ import annotations
 
@@ -16,26 +17,40 @@ import numpy as np
 import torch
 
 from qgan.core import tracking
-from qgan.entropy.archive import read_manifest
 from qgan.core.atomic import atomic_path, read_json, write_json_atomic
-from qgan.noise.layout import GRID_SIZE, steps_per_epoch
-from qgan.noise.convert import load_normals
-from qgan.gan.data import Split, load_split
-from qgan.gan.models import Generator, state_dict_sha256
-from qgan.noise.streams import NoiseContext, NormalStream, make_noise, noise_context
-from qgan.noise.streams import POOL_ARMS
-from qgan.params import Params
 from qgan.core.plots import images_to_grid, save_epoch_grids, save_grid_png, save_losses
 from qgan.core.runtime import make_deterministic, select_device
+from qgan.entropy.archive import read_manifest
+from qgan.gan.data import Split, load_split
+from qgan.gan.models import Generator, state_dict_sha256
 from qgan.gan.training import LOSS_COLUMNS, TrainedGan, loss_summary, pairing_seeds, train_gan
+from qgan.noise.convert import load_normals
+from qgan.noise.layout import GRID_SIZE, steps_per_epoch
+from qgan.noise.streams import POOL_ARMS, NoiseContext, NormalStream, make_noise, noise_context
+from qgan.params import Params
 
 RECORD_FORMAT = 1  # version of replay/run.json
 RECORD_PATH = "replay/run.json"  # artifact path of the replay record on each training run
+FIGURES = ("samples.png", "epochs.png", "losses.png", "losses.csv")  # files in TrainOutputs.figures
+
+
+@dataclass(frozen=True)
+class TrainInputs:
+    data: Path       # the data stage's folder (train split and meta.json with its digest)
+    normals: Path    # the convert stage's normals.npy (read by arms that read the pool)
+    manifest: Path   # the harvest stage's manifest.json (the pool's size and sha256)
+
+
+@dataclass(frozen=True)
+class TrainOutputs:
+    model: Path      # checkpoint: generator and discriminator state, noise record, runtime
+    metrics: Path    # last-epoch losses, normals drawn, generator sha256
+    figures: Path    # folder of samples.png, epochs.png, losses.png, losses.csv
 
 
 @dataclass
 class Session:
-    """A run's inputs resolved: what :func:`train_run` needs and what the records say."""
+    """A run's noise resolved: what :func:`train_run` needs and what the records say."""
     arm: str
     seed: int
     ctx: NoiseContext
@@ -43,6 +58,15 @@ class Session:
     grid: NormalStream         # grid region, already drawn into grid_z
     grid_z: torch.Tensor       # (GRID_SIZE, latent_dim): the run's fixed grid noise, drawn once
     eval_plan: dict            # where evaluate will read (the eval region's record before drawing)
+
+
+@dataclass
+class Prepared:
+    """The inputs of one run, read: the training split, digests and the noise session."""
+    train: Split
+    data_digest: str
+    manifest: dict
+    session: Session
 
 
 def open_session(params: Params, arm: str, seed: int, n_train: int, pool_bytes: int,
@@ -74,87 +98,117 @@ def runtime_record(runtime: dict, device: torch.device) -> dict:
     return {**runtime, "device": str(device), "python": platform.python_version(), "numpy": np.__version__}
 
 
-def run_training(params: Params, arm: str, seed: int, data_dir: Path, normals_path: Path,
-                 manifest_path: Path, out_model: Path, out_metrics: Path, out_dir: Path,
+def read_inputs(params: Params, arm: str, seed: int, inputs: TrainInputs) -> Prepared:
+    """Load the training split, the digests and the run's noise (before anything is written)."""
+    train = load_split(inputs.data, "train")
+    manifest = read_manifest(inputs.manifest)
+    normals = load_normals(inputs.normals) if arm in POOL_ARMS else None
+    session = open_session(params, arm, seed, len(train.labels), int(manifest["total_bytes"]), normals)
+    return Prepared(train, read_json(inputs.data / "meta.json")["digest"], manifest, session)
+
+
+def start_tracking(params: Params, run: Prepared) -> tuple[tracking.RunLogger, tracking.RunLogger, dict]:
+    """The pipeline's parent run and this run's child; also returns the code record (revision, dirty)."""
+    arm, seed, manifest = run.session.arm, run.session.seed, run.manifest
+    parent = tracking.RunLogger.open_pipeline(params.flat(), manifest, run.data_digest)
+    code = {"revision": tracking.code_revision(tracking.project_root()), "dirty": tracking.code_dirty()}
+    child = tracking.RunLogger.start(f"{arm}-{seed}", {
+        tracking.TAG_PARENT: parent.run_id, tracking.TAG_ROLE: "training", tracking.TAG_ARM: arm,
+        tracking.TAG_SEED: seed, tracking.TAG_DATA_DIGEST: run.data_digest,
+        tracking.TAG_CODE_DIRTY: str(code["dirty"]).lower(), **tracking.entropy_tags(manifest)})
+    return parent, child, code
+
+
+def log_inputs(child: tracking.RunLogger, params: Params, run: Prepared, inputs: TrainInputs, runtime: dict) -> None:
+    """The run's params (with the runtime record) and its input datasets."""
+    arm, seed, manifest = run.session.arm, run.session.seed, run.manifest
+    child.log_params({**params.flat(), "arm": arm, "seed": seed, **{f"runtime.{k}": v for k, v in runtime.items()}})
+    child.log_dataset(f"mnist-{params.data.source}", run.data_digest, inputs.data.resolve().as_uri(),
+                      {"n_train": len(run.train.labels), "digest": run.data_digest}, "training")
+    if arm in POOL_ARMS:
+        child.log_dataset("entropy-pool", manifest["sha256"], inputs.manifest.parent.resolve().as_uri(),
+                          {"bytes": int(manifest["total_bytes"]), "sha256": manifest["sha256"],
+                           "sources": manifest.get("sources", []), "quantum": bool(manifest.get("quantum"))},
+                          "latent noise")
+
+
+def write_outputs(params: Params, run: Prepared, trained: TrainedGan, grids: dict[int, np.ndarray],
+                  device: torch.device, record: dict, ids: dict, outputs: TrainOutputs) -> dict:
+    """Figures, checkpoint and metrics file; returns the metrics."""
+    name = f"{run.session.arm}-{run.session.seed}"
+    sha = state_dict_sha256(trained.generator)
+    with torch.no_grad():
+        grid = trained.generator(run.session.grid_z.to(device)).cpu().numpy()
+    figures = outputs.figures
+    save_grid_png(grid, figures / "samples.png")
+    save_losses(trained.losses, figures / "losses.csv", figures / "losses.png", f"losses {name}")
+    save_epoch_grids(grids, figures / "epochs.png", f"{name}: samples from one fixed noise over training")
+    noise = accounting(run.session)
+    checkpoint = {"generator": {k: v.cpu() for k, v in trained.generator.state_dict().items()},
+                  "discriminator": {k: v.cpu() for k, v in trained.discriminator.state_dict().items()},
+                  "latent_dim": params.latent_dim, "params": params.flat(), "noise": noise,
+                  "generator_sha256": sha, "entropy_sha256": run.manifest["sha256"],
+                  "runtime": record, "pairing_seeds": pairing_seeds(run.session.seed), **ids}
+    with atomic_path(outputs.model) as tmp:
+        torch.save(checkpoint, tmp)
+    steps = steps_per_epoch(len(run.train.labels), params.train.batch_size)
+    metrics = {**loss_summary(trained.losses, steps), "steps": len(trained.losses),
+               "normals_drawn": noise["train"]["drawn"] + noise["grid"]["drawn"],
+               "reuse_factor": noise["reuse_factor"], "seconds": round(trained.seconds, 2), "generator_sha256": sha}
+    write_json_atomic(outputs.metrics, metrics)
+    return metrics
+
+
+def log_results(child: tracking.RunLogger, params: Params, run: Prepared, trained: TrainedGan, metrics: dict,
+                record: dict, code: dict, outputs: TrainOutputs) -> None:
+    """Losses per step, summary metrics, tags, figures, checkpoint and the replay record."""
+    noise = accounting(run.session)
+    child.log_metrics((key, value, step) for step, row in enumerate(trained.losses)
+                      for key, value in zip(LOSS_COLUMNS, row))
+    child.set_tags({tracking.TAG_GENERATOR_SHA256: metrics["generator_sha256"],
+                    tracking.TAG_REUSE: noise["reuse_factor"], "noise_train": json.dumps(noise["train"])})
+    summary = {k: metrics[k] for k in ("d_loss", "g_loss", "d_loss_real", "d_loss_fake")}
+    child.log_metrics([*((f"last_epoch_{k}", v, 0) for k, v in summary.items()),
+                       ("seconds", trained.seconds, 0), ("normals_drawn", metrics["normals_drawn"], 0),
+                       ("reuse_factor", noise["reuse_factor"], 0)])
+    for name in FIGURES:
+        child.log_artifact(outputs.figures / name, "figures")
+    child.log_artifact(outputs.model, "checkpoint")
+    manifest = run.manifest
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(RECORD_PATH).name
+        write_json_atomic(path, {
+            "format": RECORD_FORMAT, "arm": run.session.arm, "seed": run.session.seed, "params": params.to_dict(),
+            "runtime": record, "entropy": {"sha256": manifest["sha256"], "bytes": int(manifest["total_bytes"]),
+                                           "sources": manifest.get("sources", []),
+                                           "quantum": bool(manifest.get("quantum"))},
+            "data_digest": run.data_digest, "noise": noise, "generator_sha256": metrics["generator_sha256"],
+            "code": code})
+        child.log_artifact(path, str(Path(RECORD_PATH).parent))
+
+
+def run_training(params: Params, arm: str, seed: int, inputs: TrainInputs, outputs: TrainOutputs,
                  progress: bool = True) -> dict:
-    """Train (arm, seed), log it to MLflow, write checkpoint, metrics and figures."""
+    """Train (arm, seed), log it to MLflow, write checkpoint, metrics and figures; returns the metrics."""
     runtime = make_deterministic(params.train.threads)
     device = select_device(params.train.device)
-    train = load_split(data_dir, "train")
-    data_digest = read_json(data_dir / "meta.json")["digest"]
-    manifest = read_manifest(manifest_path)
-    session = open_session(params, arm, seed, len(train.labels), int(manifest["total_bytes"]),
-                           load_normals(normals_path) if arm in POOL_ARMS else None)
-
-    name = f"{arm}-{seed}"
-    parent = tracking.RunLogger.open_pipeline(params.flat(), tracking.pipeline_inputs(manifest, data_digest),
-                                              tracking.pipeline_tags(params.train, manifest))
-    code = {"revision": tracking.code_revision(tracking.project_root()), "dirty": tracking.code_dirty()}
-    run = tracking.RunLogger.start(name, {
-        tracking.TAG_PARENT: parent.run_id, tracking.TAG_ROLE: "training", tracking.TAG_ARM: arm,
-        tracking.TAG_SEED: seed, tracking.TAG_DATA_DIGEST: data_digest,
-        tracking.TAG_CODE_DIRTY: str(code["dirty"]).lower(), **tracking.entropy_tags(manifest)})
+    run = read_inputs(params, arm, seed, inputs)
+    record = runtime_record(runtime, device)
+    parent, child, code = start_tracking(params, run)
     try:
-        record = runtime_record(runtime, device)
-        run.log_params({**params.flat(), "arm": arm, "seed": seed, **{f"runtime.{k}": v for k, v in record.items()}})
-        run.log_dataset(f"mnist-{params.data.source}", data_digest, data_dir.resolve().as_uri(),
-                        {"n_train": len(train.labels), "digest": data_digest}, "training")
-        if arm in POOL_ARMS:
-            run.log_dataset("entropy-pool", manifest["sha256"], manifest_path.parent.resolve().as_uri(),
-                            {"bytes": int(manifest["total_bytes"]), "sha256": manifest["sha256"],
-                             "sources": manifest.get("sources", []), "quantum": bool(manifest.get("quantum"))},
-                            "latent noise")
-
-        grids = {}
+        log_inputs(child, params, run, inputs, record)
+        grids: dict[int, np.ndarray] = {}
 
         def log_epoch_grid(epoch: int, generator: Generator) -> None:  # same z every epoch
-            grids[epoch] = images_to_grid(generator(session.grid_z.to(device)).cpu().numpy())
-            run.log_image(grids[epoch], "samples", epoch)
+            grids[epoch] = images_to_grid(generator(run.session.grid_z.to(device)).cpu().numpy())
+            child.log_image(grids[epoch], "samples", epoch)
 
-        trained = train_run(params, session, train, device, progress, log_epoch_grid)
-        steps = steps_per_epoch(len(train.labels), params.train.batch_size)
-        run.log_metrics((key, value, step) for step, row in enumerate(trained.losses)
-                        for key, value in zip(LOSS_COLUMNS, row))
-        summary = loss_summary(trained.losses, steps)
-        sha = state_dict_sha256(trained.generator)
-        with torch.no_grad():
-            grid = trained.generator(session.grid_z.to(device)).cpu().numpy()
-        save_grid_png(grid, out_dir / "samples.png")
-        save_losses(trained.losses, out_dir / "losses.csv", out_dir / "losses.png", f"losses {name}")
-        save_epoch_grids(grids, out_dir / "epochs.png", f"{name}: samples from one fixed noise over training")
-
-        noise = accounting(session)
-        checkpoint = {"generator": {k: v.cpu() for k, v in trained.generator.state_dict().items()},
-                      "discriminator": {k: v.cpu() for k, v in trained.discriminator.state_dict().items()},
-                      "latent_dim": params.latent_dim, "params": params.flat(), "noise": noise,
-                      "generator_sha256": sha, "entropy_sha256": manifest["sha256"],
-                      "runtime": record, "pairing_seeds": pairing_seeds(seed),
-                      "mlflow_run_id": run.run_id, "mlflow_parent_run_id": parent.run_id}
-        with atomic_path(out_model) as tmp:
-            torch.save(checkpoint, tmp)
-        metrics = {**summary, "steps": len(trained.losses),
-                   "normals_drawn": noise["train"]["drawn"] + noise["grid"]["drawn"],
-                   "reuse_factor": noise["reuse_factor"], "seconds": round(trained.seconds, 2),
-                   "generator_sha256": sha}
-        write_json_atomic(out_metrics, metrics)
-        run.set_tags({tracking.TAG_GENERATOR_SHA256: sha, tracking.TAG_REUSE: noise["reuse_factor"],
-                      "noise_train": json.dumps(noise["train"])})
-        run.log_metrics([*((f"last_epoch_{k}", v, 0) for k, v in summary.items()),
-                         ("seconds", trained.seconds, 0), ("normals_drawn", metrics["normals_drawn"], 0),
-                         ("reuse_factor", noise["reuse_factor"], 0)])
-        for path in (out_dir / "samples.png", out_dir / "epochs.png", out_dir / "losses.png", out_dir / "losses.csv"):
-            run.log_artifact(path, "figures")
-        run.log_artifact(out_model, "checkpoint")
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / Path(RECORD_PATH).name
-            write_json_atomic(path, {
-                "format": RECORD_FORMAT, "arm": arm, "seed": seed, "params": params.to_dict(), "runtime": record,
-                "entropy": {"sha256": manifest["sha256"], "bytes": int(manifest["total_bytes"]),
-                            "sources": manifest.get("sources", []), "quantum": bool(manifest.get("quantum"))},
-                "data_digest": data_digest, "noise": noise, "generator_sha256": sha, "code": code})
-            run.log_artifact(path, str(Path(RECORD_PATH).parent))
+        trained = train_run(params, run.session, run.train, device, progress, log_epoch_grid)
+        ids = {"mlflow_run_id": child.run_id, "mlflow_parent_run_id": parent.run_id}
+        metrics = write_outputs(params, run, trained, grids, device, record, ids, outputs)
+        log_results(child, params, run, trained, metrics, record, code, outputs)
     except BaseException:
-        run.finish(ok=False)
+        child.finish(ok=False)
         raise
-    run.finish()
+    child.finish()
     return metrics

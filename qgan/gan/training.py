@@ -21,9 +21,9 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from qgan.noise.layout import steps_per_epoch
 from qgan.gan.data import Split
 from qgan.gan.models import Discriminator, Generator, uint8_to_images
+from qgan.noise.layout import steps_per_epoch
 from qgan.noise.streams import NormalStream
 from qgan.params import TrainConfig
 

@@ -1,1 +1,3 @@
-"""Bytes to latent noise: the conversion (bytes -> uniforms -> normals), the noise layout (which run reads which normals) and the noise streams of each arm."""
+"""Bytes to latent noise: the conversion (bytes -> uniforms -> normals), the noise layout (which
+run reads which normals) and the noise streams of each arm.
+"""

@@ -28,9 +28,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from qgan.noise.layout import REGIONS, NoiseLayout, NoisePlan, noise_layout
-from qgan.noise.convert import bytes_per_uniform, bytes_to_normals
 from qgan.core.errors import QganError
+from qgan.noise.convert import bytes_per_uniform, bytes_to_normals
+from qgan.noise.layout import REGIONS, NoiseLayout, NoisePlan, noise_layout
 
 PRNG_BLOCK = 1 << 16  # normals converted per PRNG refill
 PRNG_SPAWN_KEY = 1  # first spawn-key word of the prng arm; the second is the region

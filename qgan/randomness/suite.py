@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from qgan.randomness import normality, sp800
-from qgan.core.stats import holm
 from qgan.core.errors import QganError
+from qgan.core.stats import holm
+from qgan.randomness import normality, sp800
 
 SAMPLE_BLOCK = 4096           # bytes per evenly spaced block of the SP 800-22 sample
 HISTOGRAM_CHUNK = 1 << 24     # bytes per read when counting the byte histogram

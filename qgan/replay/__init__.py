@@ -1,1 +1,2 @@
-"""Replaying a recorded run from the archived entropy and the DVC history of the pool."""
+"""Replaying a recorded run from the archived entropy and the DVC history of the pool.
+"""

@@ -12,8 +12,8 @@ from pathlib import Path
 import yaml
 
 from qgan.core import tracking
-from qgan.entropy.archive import hash_prefix
 from qgan.core.errors import QganError
+from qgan.entropy.archive import hash_prefix
 
 MAX_REVISIONS = 200                 # git revisions searched for a dvc.lock that records the pool
 COPY_BLOCK = 1 << 22                # bytes per read when streaming a pool out of DVC

@@ -27,16 +27,16 @@ import numpy as np
 import torch
 
 from qgan.core import tracking
-from qgan.noise.convert import load_normals, pool_to_normals_file
-from qgan.gan.data import load_split, source_to_data_dir
 from qgan.core.errors import QganError
+from qgan.core.runtime import make_deterministic, select_device
+from qgan.gan.data import load_split, source_to_data_dir
 from qgan.gan.models import state_dict_sha256
+from qgan.gan.run import RECORD_FORMAT, RECORD_PATH, open_session, train_run
+from qgan.gan.training import LOSS_COLUMNS
+from qgan.noise.convert import load_normals, pool_to_normals_file
 from qgan.noise.streams import POOL_ARMS
 from qgan.params import dict_to_params
 from qgan.replay.pool_history import ReplayRefused, check_pool, exp_revision, fetch_pool
-from qgan.gan.run import RECORD_FORMAT, RECORD_PATH, open_session, train_run
-from qgan.core.runtime import make_deterministic, select_device
-from qgan.gan.training import LOSS_COLUMNS
 
 POOL_PATH = "data/entropy/pool.bin"  # the harvest stage's pool, relative to the repo root
 

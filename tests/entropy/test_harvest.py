@@ -9,8 +9,8 @@ import pytest
 from qgan.core.errors import QganError
 from qgan.entropy.archive import pool_lock
 from qgan.entropy.harvest import harvest_to_pool
-from qgan.params import HarvestConfig
 from qgan.entropy.sources import EntropySource, make_source
+from qgan.params import HarvestConfig
 
 
 class Recorder:

@@ -3,8 +3,14 @@ import os
 import numpy as np
 import pytest
 
-from qgan.entropy.health import HealthMonitor, SourceStuck, largest_proportion, longest_repetition, proportion_cutoff, \
-    repetition_cutoff
+from qgan.entropy.health import (
+    HealthMonitor,
+    SourceStuck,
+    largest_proportion,
+    longest_repetition,
+    proportion_cutoff,
+    repetition_cutoff,
+)
 
 
 def test_cutoffs_match_sp800_90b():

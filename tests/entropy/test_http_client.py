@@ -7,13 +7,13 @@ import json
 import pytest
 import requests
 
-from qgan.entropy.emulator import MALFORMED, THROTTLE_MESSAGE, Emulator, EmulatorConfig
 from qgan.core.errors import QganError
+from qgan.entropy.emulator import MALFORMED, THROTTLE_MESSAGE, Emulator, EmulatorConfig
 from qgan.entropy.harvest import harvest_to_pool
 from qgan.entropy.health import HealthMonitor
-from qgan.params import HarvestConfig
 from qgan.entropy.http_client import WIRE_FORMATS, Anu, public_url
 from qgan.entropy.sources import make_source
+from qgan.params import HarvestConfig
 
 TOKEN = "tok-5d1e-never-print-me"
 APIS = ("eaas", "anu")

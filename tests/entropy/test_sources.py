@@ -14,8 +14,8 @@ import yaml
 
 from qgan.core.errors import QganError
 from qgan.entropy.harvest import harvest_to_pool
-from qgan.params import HarvestConfig
 from qgan.entropy.sources import make_source
+from qgan.params import HarvestConfig
 from tests.conftest import ROOT
 
 

@@ -3,9 +3,17 @@ import gzip
 import numpy as np
 import pytest
 
-from qgan.gan.data import Split, expected_train_size, load_source, read_idx, save_splits, load_split, \
-    stratified_order, subsample
 from qgan.core.errors import QganError
+from qgan.gan.data import (
+    Split,
+    expected_train_size,
+    load_source,
+    load_split,
+    read_idx,
+    save_splits,
+    stratified_order,
+    subsample,
+)
 from qgan.params import DataConfig
 
 

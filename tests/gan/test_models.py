@@ -1,6 +1,7 @@
 import torch
 
-from qgan.gan.models import Classifier, Discriminator, Generator, state_dict_sha256, uint8_to_images
+from qgan.evaluation.classifier import Classifier
+from qgan.gan.models import Discriminator, Generator, state_dict_sha256, uint8_to_images
 
 
 def test_shapes():

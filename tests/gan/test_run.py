@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from qgan.core import tracking
+from qgan.evaluation.evaluate import EvaluateInputs, EvaluateOutputs, ReportInputs, run_evaluation
 from qgan.noise.layout import PoolTooSmall, budget_report, run_demand
-from qgan.evaluation.evaluate import run_evaluation
 from tests.conftest import short_pool_workspace, train_in
 
 
@@ -92,10 +92,11 @@ def _evaluate(ws, params):
                              progress=False)
     torch.save({"state_dict": model.state_dict()}, ws / "classifier.pt")
     (ws / "classifier.json").write_text(json.dumps({"test_accuracy": accuracy(model, load_split(ws / "data", "test"))}))
-    return run_evaluation(params, ws / "data", ws / "models", ws / "classifier.pt", ws / "normals.npy",
-                          ws / "manifest.json", ws / "noise.json", ws / "entropy_tests.json", ws / "missing.png",
-                          ws / "classifier.json", ws / "reports" / "train", ws / "evaluate.json",
-                          ws / "reports" / "report.md", ws / "reports" / "figures")
+    return run_evaluation(
+        params, EvaluateInputs(ws / "data", ws / "models", ws / "classifier.pt", ws / "normals.npy",
+                               ws / "manifest.json", ws / "reports" / "train"),
+        ReportInputs(ws / "noise.json", ws / "entropy_tests.json", ws / "missing.png", ws / "classifier.json"),
+        EvaluateOutputs(ws / "evaluate.json", ws / "reports" / "report.md", ws / "reports" / "figures"))
 
 
 def test_evaluation_writes_metrics_report_and_logs_to_parent_and_children(workspace, tiny_params):

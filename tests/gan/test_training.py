@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from qgan.noise.layout import run_demand
+from qgan.core.runtime import make_deterministic
 from qgan.gan.data import Split
 from qgan.gan.models import state_dict_sha256
-from qgan.noise.streams import make_noise, noise_context
-from qgan.core.runtime import make_deterministic
 from qgan.gan.training import generate_images, train_gan
+from qgan.noise.layout import run_demand
+from qgan.noise.streams import make_noise, noise_context
 
 
 @pytest.fixture
@@ -19,13 +19,14 @@ def small_split():
 def _train(params, split, arm, seed):
     make_deterministic(2)
     normals = _normals(params)
-    noise = make_noise(arm, "train", noise_context(params.noise_plan, len(split.labels), seed, 3 * len(normals), normals))
+    ctx = noise_context(params.noise_plan, len(split.labels), seed, 3 * len(normals), normals)
+    noise = make_noise(arm, "train", ctx)
     return train_gan(split, params.train, params.latent_dim, seed, noise, torch.device("cpu"), progress=False), noise
 
 
 def _normals(params):
-    from qgan.noise.layout import noise_layout
     from qgan.noise.convert import bytes_to_normals
+    from qgan.noise.layout import noise_layout
     n = noise_layout(params.noise_plan, 96).total_normals
     return bytes_to_normals(np.frombuffer(np.random.default_rng(9).bytes(3 * n + 6), dtype=np.uint8), 24)
 

@@ -4,11 +4,19 @@ import numpy as np
 import pytest
 from scipy import special
 
-from qgan.noise.convert import bytes_to_normals_float64, bytes_per_uniform, bytes_to_integers, bytes_to_normals, \
-    integers_to_uniforms, normals_in_pool, pool_to_normals_file
 from qgan.core.errors import QganError
+from qgan.noise.convert import (
+    CONVERT_BITS,
+    CONVERT_METHODS,
+    bytes_per_uniform,
+    bytes_to_integers,
+    bytes_to_normals,
+    bytes_to_normals_float64,
+    integers_to_uniforms,
+    normals_in_pool,
+    pool_to_normals_file,
+)
 from qgan.randomness.normality import normals_to_moments, normals_to_tests
-from qgan.noise.convert import CONVERT_BITS, CONVERT_METHODS
 
 
 def random_bytes(seed: int, n: int) -> np.ndarray:

@@ -1,7 +1,7 @@
 import pytest
 
-from qgan.noise.layout import GRID_SIZE, budget_report, noise_layout, run_demand
 from qgan.core.errors import ConfigError
+from qgan.noise.layout import GRID_SIZE, budget_report, noise_layout, run_demand
 
 
 def test_demand_counts_two_latent_batches_per_step(tiny_params):
@@ -86,7 +86,8 @@ def test_cycle_shrinks_only_the_training_span(tiny_params):
         noise_layout(params.noise_plan, 256, 3 * full.slots * (d.grid_normals + d.eval_normals + 2 * 32 * 8 - 2))
     assert noise_layout(params.noise_plan, 256, 0, reading=False) == full  # an arm that does not read an empty pool
     prng_only = _with(params, arms=("prng",))
-    assert noise_layout(prng_only.noise_plan, 256, 3 * pool_normals, reading=False) == layout  # arms never move the layout
+    # arms never move the layout
+    assert noise_layout(prng_only.noise_plan, 256, 3 * pool_normals, reading=False) == layout
 
 
 def test_budget_report_shows_reuse(tiny_params):

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from qgan.noise.layout import noise_layout
 from qgan.noise.convert import bytes_to_normals
+from qgan.noise.layout import noise_layout
 from qgan.noise.streams import ArrayNoise, NoiseExhausted, PrngNoise, make_noise, noise_context
 
 

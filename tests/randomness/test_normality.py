@@ -2,7 +2,12 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from qgan.randomness.normality import anderson_darling_normal, anderson_darling_pvalue, normals_to_moments, normals_to_tests
+from qgan.randomness.normality import (
+    anderson_darling_normal,
+    anderson_darling_pvalue,
+    normals_to_moments,
+    normals_to_tests,
+)
 
 
 @pytest.mark.parametrize("a2, p", [(1.933, 0.10), (2.492, 0.05), (3.070, 0.025), (3.857, 0.01)])

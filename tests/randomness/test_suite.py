@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import yaml
 
-from qgan.noise.convert import bytes_to_normals
 from qgan.core.errors import QganError
+from qgan.noise.convert import bytes_to_normals
 from qgan.randomness.suite import check_randomness, pool_to_byte_histogram, pool_to_sample_bits, randomness_report
 from tests.conftest import ROOT
 
