@@ -9,7 +9,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup run test bench ui clean
+.PHONY: setup run test test-fast lint bench ui clean
 
 setup: $(STAMP)
 
@@ -21,8 +21,15 @@ $(STAMP): pyproject.toml constraints.txt
 run: setup  ## the whole pipeline on the default params (offline)
 	dvc repro
 
-test: setup  ## the test suite (real DVC, MLflow and loopback servers; tiny configs)
+lint: setup  ## ruff (style, import order) and the import-layer contract in pyproject.toml
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+test: lint  ## every test: unit and integration (real DVC, MLflow and loopback servers; tiny configs)
 	$(PY) -m pytest -q
+
+test-fast: setup  ## the unit tests only, for your own iterations (about a minute)
+	$(PY) -m pytest -q -m "not integration"
 
 bench: setup  ## ratio benchmarks: ours vs a baseline, side by side
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done

@@ -1,11 +1,11 @@
-"""Convert throughput and memory: qgan's conversion vs numpy's generator and the seed's path.
+"""Convert throughput and memory: qgan's conversion vs numpy's generator and the tutorial's path.
 
 Side by side in one process, interleaved over rounds (best round reported), for the same
 number of standard normals:
 
 - ``qgan bytes_to_normals`` (24-bit Box-Muller, float32, from bytes already in memory);
 - ``numpy default_rng().standard_normal`` (float64, numpy's default, and float32);
-- the seed tutorial's per-batch path: 64 x 100 bytes per batch, ``byte / 255``, Box-Muller
+- the tutorial's per-batch path: 64 x 100 bytes per batch, ``byte / 255``, Box-Muller
   in numpy, ``torch.from_numpy`` (its infinities included).
 
 Then the memory of streaming a pool file to ``normals.npy`` (``pool_to_normals_file``) for two
@@ -26,8 +26,8 @@ from qgan.noise.convert import bytes_to_normals
 N, ROUNDS, BATCH, LATENT = 1 << 24, 5, 64, 100
 
 
-def seed_tutorial_noise(raw: np.ndarray) -> list:
-    """The seed's QuantumNoiseGenerator.generate_noise over a byte buffer, batch by batch."""
+def tutorial_noise(raw: np.ndarray) -> list:
+    """The tutorial's QuantumNoiseGenerator.generate_noise over a byte buffer, batch by batch."""
     size, out = BATCH * LATENT, []
     with np.errstate(divide="ignore", invalid="ignore"):
         for start in range(0, len(raw) - size + 1, size):
@@ -49,7 +49,7 @@ def throughput() -> None:
         "qgan bytes_to_normals (24-bit, float32)": lambda: bytes_to_normals(raw24, 24),
         "numpy standard_normal (float64)": lambda: rng.standard_normal(N),
         "numpy standard_normal (float32)": lambda: rng.standard_normal(N, dtype=np.float32),
-        "seed tutorial per-batch (8-bit /255)": lambda: seed_tutorial_noise(raw8),
+        "tutorial per-batch (8-bit /255)": lambda: tutorial_noise(raw8),
     }
     best = dict.fromkeys(contenders, float("inf"))
     for _ in range(ROUNDS):  # interleaved, so drift in machine load hits every contender alike

@@ -1,11 +1,11 @@
 """Harvest throughput against the loopback emulator: qgan's concurrent client vs the ideal and
-vs a sequential client like the seed tutorial's.
+vs a sequential client like the tutorial's.
 
 The emulator (``qgan emulate``, in its own process, as a real service would be) answers every
 request after 50 ms and serves at most 512 bytes per request (the EaaS cap). With
 ``concurrency: 8`` the ideal is 8 x 512 B / 50 ms = 81,920 B/s. qgan is timed
 through the whole harvest (requests, validation, health tests, fsync'd appends, manifest);
-the sequential client is the seed's ``requests.get`` loop (one new connection per request,
+the sequential client is the tutorial's ``requests.get`` loop (one new connection per request,
 without its cache). No assertion: ratios to read.
 Run: ``.venv/bin/python benchmarks/harvest_throughput.py``
 """
@@ -42,7 +42,7 @@ def qgan_rate(url: str) -> float:
 
 
 def sequential_rate(url: str) -> float:
-    """The seed's client: ``requests.get(url, headers, params={'size': 512})`` in a loop."""
+    """The tutorial's client: ``requests.get(url, headers, params={'size': 512})`` in a loop."""
     headers = {"Authorization": f"Bearer {os.environ['QRNG_API_TOKEN']}"}
     start, got = time.perf_counter(), 0
     for _ in range(SEQUENTIAL_REQUESTS):
@@ -68,7 +68,7 @@ def main() -> None:
     print(f"{'client':<44} {'bytes/s':>10}")
     print(f"{'ideal (8 x 512 B / 50 ms)':<44} {ideal:>10,.0f}")
     print(f"{'qgan harvest (validated, health-tested, fsynced)':<44} {ours:>10,.0f}")
-    print(f"{'sequential, like the seed tutorial':<44} {seed:>10,.0f}")
+    print(f"{'sequential, like the tutorial':<44} {seed:>10,.0f}")
     print(f"qgan / ideal: {ours / ideal:.2f} (goal >= 0.8); qgan / sequential: {ours / seed:.1f}x")
 
 

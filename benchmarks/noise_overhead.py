@@ -6,7 +6,7 @@ interleaved over rounds so that drift in machine load hits every source alike. S
 
 - ``torch``: the ``torch`` arm (``torch.randn`` from its own generator): the baseline;
 - ``entropy``: the ``entropy`` arm, normals read from a memory-mapped ``normals.npy`` on disk;
-- ``seed tutorial``: the tutorial's per-batch path (bytes / 255, numpy Box-Muller per batch)
+- ``tutorial``: the tutorial's per-batch path (bytes / 255, numpy Box-Muller per batch)
   on bytes already fetched (its network time left out); its infinities (``log(0)``) are
   counted and zeroed, or training would stop on NaN.
 
@@ -32,11 +32,11 @@ EPOCHS_PER_BLOCK = 2      # epochs each source trains per round (62 steps each o
 ROUNDS = 8                # interleaved rounds, after one warm-up round; round r trains seed r in every source
 
 
-class SeedTutorialNoise(NormalStream):
-    """The seed tutorial's ``QuantumNoiseGenerator.generate_noise``, per call, on a byte buffer."""
+class TutorialNoise(NormalStream):
+    """the tutorial's ``QuantumNoiseGenerator.generate_noise``, per call, on a byte buffer."""
 
     def __init__(self, raw: bytes):
-        super().__init__({"source": "seed tutorial"})
+        super().__init__({"source": "tutorial"})
         self.raw, self.pos, self.nonfinite = np.frombuffer(raw, dtype=np.uint8), 0, 0
 
     def _next(self, n: int) -> np.ndarray:
@@ -67,7 +67,7 @@ def main() -> None:
         pool_to_normals_file(pool, out, 24, "box_muller")
         sources = {"torch": TorchNoise(0),
                    "entropy": ArrayNoise(np.load(out, mmap_mode="r"), 0, need),
-                   "seed tutorial": SeedTutorialNoise(np.random.default_rng(1).bytes(need + 2))}
+                   "tutorial": TutorialNoise(np.random.default_rng(1).bytes(need + 2))}
         seconds = {name: [] for name in sources}
         for r in range(-1, ROUNDS):  # round -1 warms caches and allocators up and is not counted
             for name, noise in sources.items():
@@ -81,8 +81,8 @@ def main() -> None:
         ratios = [v / t for v, t in zip(values, seconds["torch"])]
         print(f"{name:<15} {1000 * sum(values) / (ROUNDS * steps):>12.2f} {sum(values) / base:>13.3f}x "
               f"{statistics.median(ratios):>23.3f}x")
-    print(f"goal: entropy / torch <= 1.03; the seed tutorial's path made "
-          f"{sources['seed tutorial'].nonfinite:,} non-finite normals of {need:,}")
+    print(f"goal: entropy / torch <= 1.03; the tutorial's path made "
+          f"{sources['tutorial'].nonfinite:,} non-finite normals of {need:,}")
 
 
 if __name__ == "__main__":

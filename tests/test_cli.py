@@ -2,11 +2,14 @@ import json
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from qgan.noise.layout import budget_report
 from qgan.params import dict_to_params
 from tests.conftest import ROOT, TINY, merged
+
+pytestmark = pytest.mark.integration  # the qgan command in subprocesses, `qgan ui` on loopback
 
 
 def _qgan(*args, cwd=ROOT):

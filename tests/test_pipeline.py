@@ -1,10 +1,12 @@
 """End to end with real DVC and a real MLflow store, in a temporary copy of this repo.
 
-Tiny config (256 images, 1 epoch, 2 seeds). The tests run in file order on one repo:
-reproduce, reject bad params, then run experiments on top.
+Tiny config (256 images, 1 epoch, 2 seeds), reproduced once per module. The tests do not depend
+on their order: a test that changes the workspace (a workspace experiment, a moved pool) puts it
+back (:func:`restored`), and queries name the default run by its params.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -18,6 +20,8 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, TINY, merged
+
+pytestmark = pytest.mark.integration  # real DVC repo, dvc exp run/queue, subprocesses
 
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
        "MLFLOW_DISABLE_TELEMETRY": "true", "DVC_NO_ANALYTICS": "1",
@@ -41,6 +45,20 @@ def ran_stages(output: str) -> set[str]:
 def exp_name_of(output: str) -> str:
     """The experiment name `dvc exp run` printed."""
     return output.split("Reproducing experiment '")[1].split("'")[0]
+
+
+BASE = "params.latent_dim = '8' and params.`harvest.source` = 'system'"  # the fixture's own run
+
+
+@contextlib.contextmanager
+def restored(repo: Path):
+    """Put the workspace back as the fixture left it: tracked files from git, outputs from DVC's cache."""
+    try:
+        yield
+    finally:
+        sh(repo, "git", "checkout", "--", ".")
+        sh(repo, "dvc", "checkout", "--force")
+        assert "up to date" in sh(repo, "dvc", "status").stdout
 
 
 def digest(path: Path) -> str:
@@ -125,12 +143,12 @@ def test_repro_outputs_then_clean_status_and_nothing_to_rerun(repo):
     assert files["metrics/entropy_tests.json"]["data"]["tests"]["frequency"]["n"] > 0
     assert files["metrics/noise.json"]["data"]["randomness"]["tests"] == 16
     head = sh(repo, "git", "rev-parse", "HEAD~1").stdout.strip()  # the commit `dvc repro` ran on
-    parent, _ = pipeline_runs(repo, "params.latent_dim = '8'", None)
+    parent, _ = pipeline_runs(repo, BASE, None)
     assert parent.info.run_name == f"workspace@{head[:7]}"
 
 
 def test_replay_fetches_the_pool_from_dvc_and_is_bit_identical(repo):
-    _, _, runs = runs_with(repo, "params.latent_dim = '8' and tags.arm = 'entropy' and tags.seed = '1'")
+    _, _, runs = runs_with(repo, f"{BASE} and tags.arm = 'entropy' and tags.seed = '1'")
     pool = repo / "data/entropy/pool.bin"
     pool.rename(repo / "pool.moved")  # no local pool: replay must find the recorded one in DVC's cache
     try:
@@ -191,7 +209,8 @@ def test_bad_param_stops_with_one_line_and_writes_nothing(repo, key, value, show
 
 def test_exp_run_latent_dim_reruns_only_what_depends_on_it(repo):
     pool = digest(repo / "data/entropy/pool.bin")
-    out = sh(repo, "dvc", "exp", "run", "-S", "latent_dim=6")
+    with restored(repo):
+        out = sh(repo, "dvc", "exp", "run", "-S", "latent_dim=6")
     ran = ran_stages(out.stdout)
     assert {"data", "convert", "classifier"}.isdisjoint(ran), ran
     assert {"train@entropy-0", "train@prng-1", "evaluate"} <= ran
@@ -245,34 +264,35 @@ def _files_containing(root: Path, needle: bytes) -> list[str]:
 
 
 def test_qrng_token_reaches_no_file_and_no_output(repo):
-    """Last in this module: it appends emulated QRNG bytes to the repo's pool."""
+    """Appends emulated QRNG bytes to the repo's pool in a workspace experiment, then restores it."""
     from qgan.entropy.emulator import Emulator, EmulatorConfig
 
     token = f"qrng-secret-{uuid.uuid4().hex}"  # made now, so no source file holds it
     env = {**ENV, "QRNG_API_TOKEN": token}
     pool = repo / "data/entropy/pool.bin"
     target = pool.stat().st_size + 20_000
-    with Emulator(EmulatorConfig(api="eaas", token=token)) as emu:
-        args = ["dvc", "exp", "run", "-S", "harvest.source=eaas", "-S", f"harvest.url='{emu.url}'",
-                "-S", f"harvest.bytes={target}"]
-        good = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
-        assert good.returncode == 0, good.stdout[-2000:] + good.stderr[-2000:]
-        assert emu.requests >= 40 and "harvest" in ran_stages(good.stdout)
-    manifest = json.loads((repo / "data/entropy/manifest.json").read_text())
-    assert manifest["total_bytes"] == target and manifest["emulated"] is True and manifest["quantum"] is False
-    parent, children = pipeline_runs(repo, "params.`harvest.source` = 'eaas'", exp_name_of(good.stdout))
-    runs = [parent, *children]
-    assert all(r.data.tags["quantum"] == "false" for r in runs)
-    assert all(r.data.tags["entropy_emulated"] == "true" and r.data.tags["entropy_source"] == "system,eaas"
-               for r in runs)
-    with Emulator(EmulatorConfig(api="eaas", token="another-token")) as emu:  # the error path: 401
-        params = yaml.safe_load((repo / "params.yaml").read_text())
-        params["harvest"].update(source="eaas", url=emu.url, bytes=target + 5000)
-        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        bad = subprocess.run(["dvc", "repro", "-s", "harvest"], cwd=repo, env=env, capture_output=True, text=True,
-                             timeout=300)
-        assert emu.faults.get("refused", 0) >= 1
-    assert bad.returncode != 0 and "HTTP 401: the service refused the token" in bad.stdout + bad.stderr
-    for output in (good.stdout, good.stderr, bad.stdout, bad.stderr):
-        assert token not in output
-    assert _files_containing(repo, token.encode()) == []  # pool, manifest, dvc.lock, mlflow.db, mlruns, .git, .dvc
+    with restored(repo):  # the pool grows and params change: put the workspace back after
+        with Emulator(EmulatorConfig(api="eaas", token=token)) as emu:
+            args = ["dvc", "exp", "run", "-S", "harvest.source=eaas", "-S", f"harvest.url='{emu.url}'",
+                    "-S", f"harvest.bytes={target}"]
+            good = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+            assert good.returncode == 0, good.stdout[-2000:] + good.stderr[-2000:]
+            assert emu.requests >= 40 and "harvest" in ran_stages(good.stdout)
+        manifest = json.loads((repo / "data/entropy/manifest.json").read_text())
+        assert manifest["total_bytes"] == target and manifest["emulated"] is True and manifest["quantum"] is False
+        parent, children = pipeline_runs(repo, "params.`harvest.source` = 'eaas'", exp_name_of(good.stdout))
+        runs = [parent, *children]
+        assert all(r.data.tags["quantum"] == "false" for r in runs)
+        assert all(r.data.tags["entropy_emulated"] == "true" and r.data.tags["entropy_source"] == "system,eaas"
+                   for r in runs)
+        with Emulator(EmulatorConfig(api="eaas", token="another-token")) as emu:  # the error path: 401
+            params = yaml.safe_load((repo / "params.yaml").read_text())
+            params["harvest"].update(source="eaas", url=emu.url, bytes=target + 5000)
+            (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+            bad = subprocess.run(["dvc", "repro", "-s", "harvest"], cwd=repo, env=env, capture_output=True, text=True,
+                                 timeout=300)
+            assert emu.faults.get("refused", 0) >= 1
+        assert bad.returncode != 0 and "HTTP 401: the service refused the token" in bad.stdout + bad.stderr
+        for output in (good.stdout, good.stderr, bad.stdout, bad.stderr):
+            assert token not in output
+        assert _files_containing(repo, token.encode()) == []  # pool, manifest, dvc.lock, mlflow.db, mlruns, .git, .dvc

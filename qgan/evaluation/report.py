@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qgan.core.atomic import write_text_atomic
 from qgan.evaluation.metrics import METRICS
 
 
@@ -57,7 +58,7 @@ def controls_lines(result: dict) -> list[str]:
             "behaved: no metric called different."))
     positive = result["verdicts"].get("legacy8_vs_prng")
     if positive is None:
-        lines.append("- Positive control (`legacy8`, the seed's 8-bit quantisation): not in `train.arms`. "
+        lines.append("- Positive control (`legacy8`, the tutorial's 8-bit quantisation): not in `train.arms`. "
                      "The 8-bit conversion is checked by the noise tests instead (`convert.bits: 8` fails the "
                      "tail-mass test at N = 10^6).")
     else:
@@ -139,11 +140,42 @@ def randomness_table(noise: dict, entropy: dict) -> list[str]:
     return lines
 
 
+def verdict_lines(result: dict, n_seeds: int) -> list[str]:
+    """One line per comparison: its metrics grouped by verdict."""
+    lines = []
+    for name, verdicts in result["verdicts"].items():
+        groups: dict[str, list[str]] = {}
+        for metric, verdict in verdicts.items():
+            kind, _, detail = verdict.partition(" (")
+            label = METRICS[metric][0] + (f" ({detail}" if detail else "")
+            groups.setdefault(kind if not kind.startswith("equivalent") else "equivalent within the margin",
+                              []).append(label)
+        lines.append(f"- **{name.replace('_vs_', ' vs ')}** over {n_seeds} paired seeds: "
+                     + "; ".join(f"{kind}: {', '.join(labels)}" for kind, labels in groups.items()) + ".")
+    if not result["verdicts"]:
+        lines.append("- no `prng` arm to compare with.")
+    return lines
+
+
+def figure_lines(runs: list[tuple[str, int]], seeds: list[int], figures: dict[str, str]) -> list[str]:
+    """The sample grids, the grids over training and the loss curves of every run."""
+    arms = sorted({a for a, _ in runs})
+    lines = ["", "## Samples (fixed grid noise of each run)", "",
+             "| seed | " + " | ".join(arms) + " |", "|---|" + "---|" * len(arms)]
+    for s in seeds:
+        cells = [f"![{a}-{s}]({figures[f'grid:{a}-{s}']})" if f"grid:{a}-{s}" in figures else "-" for a in arms]
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    lines += ["", "## Samples over training (the same grid noise at each epoch)", ""]
+    lines += [f"![epochs {a}-{s}]({figures[f'epochs:{a}-{s}']})" for a, s in runs if f"epochs:{a}-{s}" in figures]
+    lines += ["", "## Loss curves", "", "| run | D and G loss per step |", "|---|---|"]
+    lines += [f"| {a}-{s} | ![losses {a}-{s}]({figures[f'losses:{a}-{s}']}) |" for a, s in runs
+              if f"losses:{a}-{s}" in figures]
+    return lines
+
+
 def write_report(path: Path, result: dict, manifest: dict, noise_stats: dict, entropy_tests: dict,
                  classifier: dict, runs: list[tuple[str, int]], figures: dict[str, str]) -> str:
     """Markdown report; ``figures`` maps a name to a path relative to the report."""
-    from qgan.core.atomic import write_text_atomic
-
     arms = list(dict.fromkeys(a for a, _ in runs))
     seeds = sorted({s for _, s in runs})
     lines = [
@@ -182,31 +214,10 @@ def write_report(path: Path, result: dict, manifest: dict, noise_stats: dict, en
         "## Verdicts",
         "",
     ]
-    for name, verdicts in result["verdicts"].items():
-        groups: dict[str, list[str]] = {}
-        for metric, verdict in verdicts.items():
-            kind, _, detail = verdict.partition(" (")
-            label = METRICS[metric][0] + (f" ({detail}" if detail else "")
-            groups.setdefault(kind if not kind.startswith("equivalent") else "equivalent within the margin",
-                              []).append(label)
-        lines.append(f"- **{name.replace('_vs_', ' vs ')}** over {len(seeds)} paired seeds: "
-                     + "; ".join(f"{kind}: {', '.join(labels)}" for kind, labels in groups.items()) + ".")
-    if not result["verdicts"]:
-        lines.append("- no `prng` arm to compare with.")
+    lines += verdict_lines(result, len(seeds))
     lines += ["", "## Controls", "", *controls_lines(result)]
     lines += ["", "## Noise accounting", "", *accounting_lines(result)]
-    lines += ["", "## Samples (fixed grid noise of each run)", "",
-              "| seed | " + " | ".join(sorted({a for a, _ in runs})) + " |",
-              "|---|" + "---|" * len({a for a, _ in runs})]
-    for s in seeds:
-        cells = [f"![{a}-{s}]({figures[f'grid:{a}-{s}']})" if f"grid:{a}-{s}" in figures else "-"
-                 for a in sorted({a for a, _ in runs})]
-        lines.append(f"| {s} | " + " | ".join(cells) + " |")
-    lines += ["", "## Samples over training (the same grid noise at each epoch)", ""]
-    lines += [f"![epochs {a}-{s}]({figures[f'epochs:{a}-{s}']})" for a, s in runs if f"epochs:{a}-{s}" in figures]
-    lines += ["", "## Loss curves", "", "| run | D and G loss per step |", "|---|---|"]
-    lines += [f"| {a}-{s} | ![losses {a}-{s}]({figures[f'losses:{a}-{s}']}) |" for a, s in runs
-              if f"losses:{a}-{s}" in figures]
+    lines += figure_lines(runs, seeds, figures)
     text = "\n".join(lines) + "\n"
     write_text_atomic(path, text)
     return text

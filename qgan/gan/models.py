@@ -14,7 +14,7 @@ IMAGE_SIZE = 28 * 28
 
 
 class Generator(nn.Module):
-    """z ``(B, latent_dim)`` -> images ``(B, 1, 28, 28)`` in [-1, 1] (seed tutorial, unchanged)."""
+    """z ``(B, latent_dim)`` -> images ``(B, 1, 28, 28)`` in [-1, 1] (the tutorial's, unchanged)."""
 
     def __init__(self, latent_dim: int):
         super().__init__()
@@ -30,7 +30,7 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """images ``(B, 1, 28, 28)`` -> probability real ``(B, 1)`` (seed tutorial, unchanged)."""
+    """images ``(B, 1, 28, 28)`` -> probability real ``(B, 1)`` (the tutorial's, unchanged)."""
 
     def __init__(self):
         super().__init__()

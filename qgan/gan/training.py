@@ -1,4 +1,4 @@
-"""Train one GAN (one arm, one seed) with the seed tutorial's recipe, and record it.
+"""Train one GAN (one arm, one seed) with the tutorial's recipe.
 
 Pairing: for a given seed every arm gets the same weight init, the same data order and the
 same dropout masks, from three independent seeds derived from the run's seed
@@ -6,7 +6,7 @@ same dropout masks, from three independent seeds derived from the run's seed
 data order from its own ``torch.Generator``, dropout from the global generator re-seeded
 after init (noise sources never touch it). Only the latent noise differs.
 
-Losses per step (BCE, as the seed):
+Losses per step (BCE, as the tutorial):
 ``L_D = BCE(D(x), 1) + BCE(D(G(z1)), 0)`` and ``L_G = BCE(D(G(z2)), 1)``, with fresh
 ``z1, z2 ~ noise.sample(B, latent_dim)`` each step.
 """

@@ -6,7 +6,7 @@ The conversion is a pure function of (bytes, ``bits``, ``method``):
    ``[0, 2^bits)``: the whole group for bits 8, 16, 24, 32; the top 53 of 56 bits for 53.
    No entropy bit is wasted beyond rounding up to whole bytes.
 2. ``u = (k + 0.5) / 2^bits``, strictly inside (0, 1): ``log(u)`` and ``Phi^{-1}(u)`` are
-   finite (the seed tutorial's ``byte / 255`` reaches 0 and gives infinities).
+   finite (the tutorial's ``byte / 255`` reaches 0 and gives infinities).
    ``u`` is held exactly as its distance to the nearer end, ``v = min(u, 1 - u) =
    (min(k, 2^bits - 1 - k) + 0.5) / 2^bits`` in (0, 1/2), plus the side (``k >= 2^(bits-1)``):
    ``v`` needs only ``bits`` significant bits, so float64 holds it exactly for every

@@ -8,7 +8,7 @@ counts what it drew and says where it read (:meth:`NormalStream.record`). Arms:
   :func:`qgan.noise.convert.bytes_to_normals` as the pool, so only the byte origin differs.
 - ``prng2``: the same, from an independent PCG64 stream: a negative control (it must come out
   no different from ``prng``).
-- ``legacy8``: PCG64 bytes through the seed tutorial's 8-bit quantisation (``bits: 8``, without
+- ``legacy8``: PCG64 bytes through the tutorial's 8-bit quantisation (``bits: 8``, without
   its ``log(0)``): a positive control (256 radii, no ``|z|`` above 3.53).
 - ``torch``: plain ``torch.randn`` from a seeded ``torch.Generator``: the everyday baseline.
 
@@ -34,7 +34,7 @@ from qgan.noise.layout import REGIONS, NoiseLayout, NoisePlan, noise_layout
 
 PRNG_BLOCK = 1 << 16  # normals converted per PRNG refill
 PRNG_SPAWN_KEY = 1  # first spawn-key word of the prng arm; the second is the region
-LEGACY_BITS = 8  # the seed tutorial's quantisation, kept as the positive control
+LEGACY_BITS = 8  # the tutorial's quantisation, kept as the positive control
 
 
 class NoiseExhausted(QganError):

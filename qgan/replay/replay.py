@@ -165,6 +165,41 @@ def replay_run(run_id: str, root: Path, pool: Path, data_dir: Path, fetch: bool 
         raise QganError(f"MLflow store {safe_uri(uri)} failed ({exc.error_code}); nothing was replayed") from None
 
 
+def prepare_inputs(record: dict, run, root: Path, pool: Path, data_dir: Path, fetch: bool, tmp: Path,
+                   note) -> tuple[Path, np.ndarray | None]:
+    """Check the code, resolve the data folder and (for arms that read it) the pool prefix, converted;
+    ``note`` says each check. Returns the data folder and the normals (None: the arm reads no pool)."""
+    params, arm = dict_to_params(record["params"]), record["arm"]
+    note(check_code(record["code"]["revision"], root))
+    if record["code"].get("dirty"):
+        note("code: the run's checkout had uncommitted changes in qgan/, stages/ or dvc.yaml")
+    data_path, line = resolve_data(record, data_dir, tmp)
+    note(line)
+    if arm not in POOL_ARMS:
+        note(f"entropy: arm {arm} does not read the pool (its layout uses the recorded pool size "
+             f"{record['entropy']['bytes']:,} bytes)")
+        return data_path, None
+    pool_file, line = resolve_pool(record, run, pool, root, fetch, tmp)
+    note(line)
+    pool_to_normals_file(pool_file, tmp / "normals.npy", params.convert.bits, params.convert.method,
+                         n_bytes=record["entropy"]["bytes"])
+    return data_path, load_normals(tmp / "normals.npy")
+
+
+def differences_from_record(record: dict, sha: str, losses: np.ndarray, recorded: np.ndarray | None,
+                            drawn: int) -> list[str]:
+    """What the replay produced that the record does not say: sha256, losses, normals drawn."""
+    out = []
+    if sha != record["generator_sha256"]:
+        out.append(f"generator sha256 {sha[:16]}... (recorded {record['generator_sha256'][:16]}...)")
+    problem = compare_losses(losses, recorded)
+    if problem:
+        out.append(problem)
+    if drawn != record["noise"]["train"]["drawn"]:
+        out.append(f"{drawn:,} training normals drawn (recorded {record['noise']['train']['drawn']:,})")
+    return out
+
+
 def _replay(run_id: str, root: Path, pool: Path, data_dir: Path, fetch: bool, progress: bool, say,
             client) -> ReplayResult:
     """:func:`replay_run` with a client."""
@@ -185,22 +220,7 @@ def _replay(run_id: str, root: Path, pool: Path, data_dir: Path, fetch: bool, pr
         if kind == "cuda" and not torch.cuda.is_available():  # before any input is prepared
             raise ReplayRefused("replay refused: the run trained on CUDA and this machine has none; bit-identity "
                                 "holds only on the device type it was recorded on")
-        note(check_code(record["code"]["revision"], root))
-        if record["code"].get("dirty"):
-            note("code: the run's checkout had uncommitted changes in qgan/, stages/ or dvc.yaml")
-        data_path, line = resolve_data(record, data_dir, tmp)
-        note(line)
-        normals = None
-        if arm in POOL_ARMS:
-            pool_file, line = resolve_pool(record, run, pool, root, fetch, tmp)
-            note(line)
-            pool_to_normals_file(pool_file, tmp / "normals.npy", params.convert.bits, params.convert.method,
-                                 n_bytes=record["entropy"]["bytes"])
-            normals = load_normals(tmp / "normals.npy")
-        else:
-            note(f"entropy: arm {arm} does not read the pool (its layout uses the recorded pool size "
-                 f"{record['entropy']['bytes']:,} bytes)")
-
+        data_path, normals = prepare_inputs(record, run, root, pool, data_dir, fetch, tmp, note)
         device = select_device(kind)
         runtime = make_deterministic(recorded_rt["threads"])
         here = {"torch": runtime["torch"], "numpy": np.__version__, "python": platform.python_version()}
@@ -218,14 +238,8 @@ def _replay(run_id: str, root: Path, pool: Path, data_dir: Path, fetch: bool, pr
              "thread(s)")
         trained = train_run(params, session, train, device, progress)
         sha = state_dict_sha256(trained.generator)
-        if sha != record["generator_sha256"]:
-            result.differences.append(f"generator sha256 {sha[:16]}... (recorded {record['generator_sha256'][:16]}...)")
-        problem = compare_losses(trained.losses, recorded_losses(client, run_id))
-        if problem:
-            result.differences.append(problem)
-        if session.noise.drawn != record["noise"]["train"]["drawn"]:
-            result.differences.append(f"{session.noise.drawn:,} training normals drawn "
-                                      f"(recorded {record['noise']['train']['drawn']:,})")
+        result.differences += differences_from_record(record, sha, trained.losses, recorded_losses(client, run_id),
+                                                      session.noise.drawn)
         result.identical = not result.differences
         if result.identical:
             say(f"bit-identical: generator sha256 {sha} and all {trained.losses.size:,} per-step losses match "

@@ -4,6 +4,8 @@ import pytest
 
 from qgan.core import tracking
 
+pytestmark = pytest.mark.integration  # a real `mlflow server` and MLflow stores
+
 
 @pytest.fixture
 def store(tmp_path, monkeypatch):

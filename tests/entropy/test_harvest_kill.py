@@ -8,10 +8,13 @@ import subprocess
 import sys
 import time
 
+import pytest
 import yaml
 
 from qgan.entropy.emulator import Emulator, EmulatorConfig
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.integration  # SIGKILL loops over harvest subprocesses
 
 TARGET = 192 * 1024
 TOKEN = "kill-test-token"

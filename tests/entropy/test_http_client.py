@@ -15,6 +15,8 @@ from qgan.entropy.http_client import WIRE_FORMATS, Anu, public_url
 from qgan.entropy.sources import make_source
 from qgan.params import HarvestConfig
 
+pytestmark = pytest.mark.integration  # QRNG emulators on loopback
+
 TOKEN = "tok-5d1e-never-print-me"
 APIS = ("eaas", "anu")
 

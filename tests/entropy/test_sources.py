@@ -92,6 +92,7 @@ def _stage(tmp_path, harvest: dict, env: dict | None = None):
                           env={"PYTHONPATH": str(ROOT), "PATH": os.environ["PATH"], **(env or {})})
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("harvest, shown", [
     ({"source": "anu"}, "harvest.source anu: needs a token in the environment: set QRNG_API_TOKEN"),
     ({"source": "quantum-foam"}, "params.yaml: harvest.source: 'quantum-foam' is not allowed"),
@@ -105,6 +106,7 @@ def test_stage_bad_input_is_one_line_and_writes_nothing(tmp_path, harvest, shown
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
 
 
+@pytest.mark.integration
 def test_qgan_emulate_serves_until_interrupted(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "qgan.cli", "emulate", "--api", "eaas", "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)

@@ -11,6 +11,8 @@ from qgan.evaluation.evaluate import EvaluateInputs, EvaluateOutputs, ReportInpu
 from qgan.noise.layout import PoolTooSmall, budget_report, run_demand
 from tests.conftest import short_pool_workspace, train_in
 
+pytestmark = pytest.mark.integration  # trains GANs and logs to a real MLflow store
+
 
 def _ckpt(ws, name):
     return torch.load(ws / "models" / f"{name}.pt", weights_only=True)

@@ -126,11 +126,11 @@ def test_eight_bits_is_a_positive_control_the_tests_reject():
         "kolmogorov_smirnov"]["pvalue"] > 1e-3
 
 
-def test_seed_tutorial_conversion_gives_infinities_and_is_rejected():
-    """Regression: the seed's ``byte / 255`` reaches 0, so Box-Muller takes log(0) (about 12
+def test_tutorial_conversion_gives_infinities_and_is_rejected():
+    """Regression: the tutorial's ``byte / 255`` reaches 0, so Box-Muller takes log(0) (about 12
     infinities per 64 x 100 batch), and its 8-bit uniforms fail the KS test."""
     raw = random_bytes(3, 1_000_000)
-    u = raw.astype(np.float64) / 255.0  # the seed's uniforms, then its Box-Muller
+    u = raw.astype(np.float64) / 255.0  # the tutorial's uniforms, then its Box-Muller
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.sqrt(-2 * np.log(u[0::2]))
         seed_normals = np.stack([r * np.cos(2 * np.pi * u[1::2]), r * np.sin(2 * np.pi * u[1::2])], 1).ravel()

@@ -60,8 +60,8 @@ def test_report_rejects_stuck_bytes_and_fail_on_reject_stops(tmp_path):
         check_randomness(noise, entropy, fail_on_reject=True)
 
 
-def test_seed_tutorial_conversion_through_the_report_shows_infinities_and_rejection(tmp_path):
-    """Regression: the seed's ``byte / 255.0`` + Box-Muller, fed to the report."""
+def test_tutorial_conversion_through_the_report_shows_infinities_and_rejection(tmp_path):
+    """Regression: the tutorial's ``byte / 255.0`` + Box-Muller, fed to the report."""
     raw = np.frombuffer(np.random.default_rng(2).bytes(1_000_000), dtype=np.uint8)
     u = raw / 255.0
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -89,6 +89,7 @@ def _convert(tmp_path, fail_on_reject: bool, data: bytes):
                           text=True, timeout=300, env={"PYTHONPATH": str(ROOT), "PATH": ""})
 
 
+@pytest.mark.integration
 def test_stage_stops_on_rejection_and_writes_nothing(tmp_path):
     out = _convert(tmp_path, True, bytes(3 * 20_000))  # all zero bytes
     assert out.returncode == 2 and out.stdout == ""
@@ -97,6 +98,7 @@ def test_stage_stops_on_rejection_and_writes_nothing(tmp_path):
     assert not list(tmp_path.rglob(".*.tmp"))
 
 
+@pytest.mark.integration
 def test_stage_warns_by_default_and_writes_report_and_plots(tmp_path):
     out = _convert(tmp_path, False, bytes(3 * 20_000))
     assert out.returncode == 0, out.stderr

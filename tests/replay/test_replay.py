@@ -6,10 +6,13 @@ tests/test_pipeline.py, which has a real DVC repo.
 import json
 import shutil
 
+import pytest
 import torch
 
 from qgan.cli import main
 from tests.conftest import short_pool_workspace, train_in
+
+pytestmark = pytest.mark.integration  # trains and replays through a real MLflow store
 
 
 def _run_id(ws, name):
