@@ -96,6 +96,26 @@ def train_in(ws: Path, params, arm: str, seed: int) -> dict:
                                      ws / "reports" / "train" / f"{arm}-{seed}"), progress=False)
 
 
+def evaluate_in(ws, params) -> dict:
+    """Train a classifier in a :func:`workspace`, then ``run_evaluation`` with the stage's file layout."""
+    import json
+
+    import torch
+
+    from qgan.evaluation.classifier import accuracy, train_classifier
+    from qgan.evaluation.evaluate import EvaluateInputs, EvaluateOutputs, ReportInputs, run_evaluation
+    from qgan.gan.data import load_split
+    model = train_classifier(load_split(ws / "data", "train"), params.classifier, torch.device("cpu"),
+                             progress=False)
+    torch.save({"state_dict": model.state_dict()}, ws / "classifier.pt")
+    (ws / "classifier.json").write_text(json.dumps({"test_accuracy": accuracy(model, load_split(ws / "data", "test"))}))
+    return run_evaluation(
+        params, EvaluateInputs(ws / "data", ws / "models", ws / "classifier.pt", ws / "normals.npy",
+                               ws / "manifest.json", ws / "reports" / "train"),
+        ReportInputs(ws / "noise.json", ws / "entropy_tests.json", ws / "missing.png", ws / "classifier.json"),
+        EvaluateOutputs(ws / "evaluate.json", ws / "reports" / "report.md", ws / "reports" / "figures"))
+
+
 def free_port() -> int:
     import socket
     with socket.socket() as s:

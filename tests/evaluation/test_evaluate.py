@@ -1,8 +1,14 @@
 """The whole comparison fed with synthetic feature sets: features -> every metric -> verdicts."""
-import numpy as np
+from dataclasses import replace
 
+import numpy as np
+import pytest
+import torch
+
+from qgan.core import tracking
 from qgan.evaluation.evaluate import compare_arms
 from qgan.evaluation.metrics import METRICS, features_to_metrics
+from tests.conftest import evaluate_in, train_in
 
 SEEDS, N, D = 5, 800, 16
 
@@ -31,3 +37,78 @@ def test_a_known_shift_is_called_worse_and_one_distribution_is_never_called_bett
     assert set(same["entropy_vs_prng"]) == set(METRICS)
     for metric, verdict in same["entropy_vs_prng"].items():
         assert verdict.startswith(("equivalent", "inconclusive")), (metric, verdict)
+
+
+def checkpoint_of(ws, name):
+    return torch.load(ws / "models" / f"{name}.pt", weights_only=True)
+
+
+@pytest.mark.integration  # trains eight GANs and logs to a real MLflow store
+def test_evaluation_writes_metrics_report_and_logs_to_parent_and_children(workspace, tiny_params):
+    tiny_params = replace(tiny_params, train=replace(tiny_params.train, arms=("entropy", "prng", "prng2", "legacy8")))
+    for arm in tiny_params.train.arms:
+        for seed in (0, 1):
+            train_in(workspace, tiny_params, arm, seed)
+    result = evaluate_in(workspace, tiny_params)
+    assert set(result["fid"]) == {"entropy", "prng", "prng2", "legacy8"} and result["n_samples"] == 64
+    assert set(result["verdicts"]) == {"entropy_vs_prng", "prng2_vs_prng", "legacy8_vs_prng"}
+    from qgan.evaluation.metrics import METRICS
+    assert set(result["paired"]["entropy_vs_prng"]) == set(METRICS) == set(result["verdicts"]["entropy_vs_prng"])
+    assert result["paired"]["entropy_vs_prng"]["kid"]["n_seeds"] == 2
+    assert all(0 <= result[m][arm]["mean"] <= 1 for m in ("precision", "recall", "coverage")
+               for arm in ("entropy", "prng"))
+
+    # The pool accounting adds up: the entropy runs' ranges tile the pool exactly, each drawn in full.
+    pool_bytes = (workspace / "pool.bin").stat().st_size
+    acc = result["accounting"]
+    assert acc["overlaps"] == [] and acc["outside_pool"] == [] and acc["pool_ranges"] == 6
+    assert acc["bytes_in_ranges"] == pool_bytes and acc["max_reuse_factor"] == 1.0
+    spans = sorted(tuple(result["noise"][f"entropy-{s}"][r]["normals"])
+                   for s in (0, 1) for r in ("train", "grid", "eval"))
+    assert spans[0][0] == 0 and all(a[1] == b[0] for a, b in zip(spans, spans[1:])) and spans[-1][1] == pool_bytes // 3
+    for run in result["noise"].values():
+        for region in ("train", "grid", "eval"):
+            assert run[region]["drawn"] == run[region]["size"], (run["arm"], region)  # sizes = what was drawn
+        assert run["train"]["size"] == result["noise"]["entropy-0"]["train"]["size"]  # every arm alike
+
+    report = (workspace / "reports" / "report.md").read_text()
+    assert "FID-LeNet" in report and "train/entropy-0/samples.png" in report and "not comparable" in report
+    assert "## Verdicts" in report and "**entropy vs prng** over 2 paired seeds" in report
+    assert "## Controls" in report and "train/prng-1/losses.png" in report
+    assert "- Negative control `prng2` vs `prng`: " in report and "- Positive control `legacy8` vs `prng`: " in report
+    assert "16 tests judged as one family at alpha = 0.01 (Holm)" in report
+    assert "| bytes | serial 2 | 10,000 |" in report and "bits per byte over" in report
+    assert "## Noise accounting" in report and "No normal was read twice" in report
+    assert "![epochs legacy8-1](train/legacy8-1/epochs.png)" in report
+    assert "| entropy-1 | pool | [4,096, 8,192) | [12,288, 24,576) | 4,096 | 1 |" in report
+    assert (workspace / "reports" / "figures" / "metrics.png").exists()
+    assert (workspace / "reports" / "figures" / "per_seed.csv").read_text().startswith("run,arm,seed,fid,kid,")
+
+    client = tracking._client(workspace)
+    ckpt = checkpoint_of(workspace, "prng-1")
+    logged = client.get_run(ckpt["mlflow_run_id"]).data.metrics
+    assert logged["fid_lenet"] == pytest.approx(result["fid"]["prng"]["1"])
+    assert logged["eval_coverage"] == pytest.approx(result["coverage"]["prng"]["1"])
+    parents = {checkpoint_of(workspace, f"{a}-{s}")["mlflow_parent_run_id"]
+               for a in tiny_params.train.arms for s in (0, 1)}
+    assert len(parents) == 1  # one pipeline run, eight children
+    parent = client.get_run(parents.pop())
+    assert parent.info.status == "FINISHED"
+    assert parent.data.metrics["entropy/fid"] == pytest.approx(result["fid"]["entropy"]["mean"])
+    assert parent.data.metrics["entropy_vs_prng/fid_diff"] == pytest.approx(
+        result["paired"]["entropy_vs_prng"]["fid"]["mean"])
+    assert parent.data.tags["verdict.legacy8_vs_prng.kid"] == result["verdicts"]["legacy8_vs_prng"]["kid"]
+    assert len(parent.data.tags["evaluated_runs"].split(",")) == 8
+    children = client.search_runs([parent.info.experiment_id], f"tags.`{tracking.TAG_PARENT}` = '{parent.info.run_id}'")
+    assert len(children) == 8
+    artifacts = workspace / "mlruns" / parent.info.run_id / "artifacts" / "evaluation"
+    assert sorted(p.name for p in artifacts.iterdir()) == ["evaluate.json", "metrics.png", "report.md"]
+    # Re-running only evaluate (say, after an evaluate param changed) opens a parent of its own that
+    # names the runs it evaluated; a later training opens a new parent too: this one is finished.
+    evaluate_in(workspace, replace(tiny_params, evaluate=replace(tiny_params.evaluate, kid_subsets=5)))
+    newer = client.search_runs([parent.info.experiment_id], f"tags.{tracking.TAG_ROLE} = 'pipeline'")
+    assert len(newer) == 2 and newer[0].info.run_id != parent.info.run_id and newer[0].info.status == "FINISHED"
+    assert set(newer[0].data.tags["evaluated_runs"].split(",")) == set(parent.data.tags["evaluated_runs"].split(","))
+    assert newer[0].data.params["evaluate.kid_subsets"] == "5"
+    train_in(workspace, tiny_params, "entropy", 0)
+    assert checkpoint_of(workspace, "entropy-0")["mlflow_parent_run_id"] not in {r.info.run_id for r in newer}

@@ -1,4 +1,4 @@
-"""run_training and run_evaluation on a tiny workspace with a real MLflow store (no DVC)."""
+"""run_training on a tiny workspace with a real MLflow store (no DVC)."""
 import json
 from dataclasses import replace
 
@@ -7,9 +7,8 @@ import pytest
 import torch
 
 from qgan.core import tracking
-from qgan.evaluation.evaluate import EvaluateInputs, EvaluateOutputs, ReportInputs, run_evaluation
 from qgan.noise.layout import PoolTooSmall, budget_report, run_demand
-from tests.conftest import short_pool_workspace, train_in
+from tests.conftest import evaluate_in, short_pool_workspace, train_in
 
 pytestmark = pytest.mark.integration  # trains GANs and logs to a real MLflow store
 
@@ -82,89 +81,6 @@ def test_short_pool_stops_with_the_numbers_then_cycles_in_every_arm(workspace, t
     run = tracking._client(workspace).get_run(_ckpt(short, "prng-1")["mlflow_run_id"])
     assert float(run.data.tags[tracking.TAG_REUSE]) == prn["reuse_factor"]
     assert run.data.metrics["reuse_factor"] == prn["reuse_factor"]
-    result = _evaluate(short, cycle)
+    result = evaluate_in(short, cycle)
     assert result["accounting"]["max_reuse_factor"] == ent["reuse_factor"]
     assert "**Training noise was reused**" in (short / "reports" / "report.md").read_text()
-
-
-def _evaluate(ws, params):
-    from qgan.evaluation.classifier import accuracy, train_classifier
-    from qgan.gan.data import load_split
-    model = train_classifier(load_split(ws / "data", "train"), params.classifier, torch.device("cpu"),
-                             progress=False)
-    torch.save({"state_dict": model.state_dict()}, ws / "classifier.pt")
-    (ws / "classifier.json").write_text(json.dumps({"test_accuracy": accuracy(model, load_split(ws / "data", "test"))}))
-    return run_evaluation(
-        params, EvaluateInputs(ws / "data", ws / "models", ws / "classifier.pt", ws / "normals.npy",
-                               ws / "manifest.json", ws / "reports" / "train"),
-        ReportInputs(ws / "noise.json", ws / "entropy_tests.json", ws / "missing.png", ws / "classifier.json"),
-        EvaluateOutputs(ws / "evaluate.json", ws / "reports" / "report.md", ws / "reports" / "figures"))
-
-
-def test_evaluation_writes_metrics_report_and_logs_to_parent_and_children(workspace, tiny_params):
-    tiny_params = replace(tiny_params, train=replace(tiny_params.train, arms=("entropy", "prng", "prng2", "legacy8")))
-    for arm in tiny_params.train.arms:
-        for seed in (0, 1):
-            train_in(workspace, tiny_params, arm, seed)
-    result = _evaluate(workspace, tiny_params)
-    assert set(result["fid"]) == {"entropy", "prng", "prng2", "legacy8"} and result["n_samples"] == 64
-    assert set(result["verdicts"]) == {"entropy_vs_prng", "prng2_vs_prng", "legacy8_vs_prng"}
-    from qgan.evaluation.metrics import METRICS
-    assert set(result["paired"]["entropy_vs_prng"]) == set(METRICS) == set(result["verdicts"]["entropy_vs_prng"])
-    assert result["paired"]["entropy_vs_prng"]["kid"]["n_seeds"] == 2
-    assert all(0 <= result[m][arm]["mean"] <= 1 for m in ("precision", "recall", "coverage")
-               for arm in ("entropy", "prng"))
-
-    # The pool accounting adds up: the entropy runs' ranges tile the pool exactly, each drawn in full.
-    pool_bytes = (workspace / "pool.bin").stat().st_size
-    acc = result["accounting"]
-    assert acc["overlaps"] == [] and acc["outside_pool"] == [] and acc["pool_ranges"] == 6
-    assert acc["bytes_in_ranges"] == pool_bytes and acc["max_reuse_factor"] == 1.0
-    spans = sorted(tuple(result["noise"][f"entropy-{s}"][r]["normals"])
-                   for s in (0, 1) for r in ("train", "grid", "eval"))
-    assert spans[0][0] == 0 and all(a[1] == b[0] for a, b in zip(spans, spans[1:])) and spans[-1][1] == pool_bytes // 3
-    for run in result["noise"].values():
-        for region in ("train", "grid", "eval"):
-            assert run[region]["drawn"] == run[region]["size"], (run["arm"], region)  # sizes = what was drawn
-        assert run["train"]["size"] == result["noise"]["entropy-0"]["train"]["size"]  # every arm alike
-
-    report = (workspace / "reports" / "report.md").read_text()
-    assert "FID-LeNet" in report and "train/entropy-0/samples.png" in report and "not comparable" in report
-    assert "## Verdicts" in report and "**entropy vs prng** over 2 paired seeds" in report
-    assert "## Controls" in report and "train/prng-1/losses.png" in report
-    assert "- Negative control `prng2` vs `prng`: " in report and "- Positive control `legacy8` vs `prng`: " in report
-    assert "16 tests judged as one family at alpha = 0.01 (Holm)" in report
-    assert "| bytes | serial 2 | 10,000 |" in report and "bits per byte over" in report
-    assert "## Noise accounting" in report and "No normal was read twice" in report
-    assert "![epochs legacy8-1](train/legacy8-1/epochs.png)" in report
-    assert "| entropy-1 | pool | [4,096, 8,192) | [12,288, 24,576) | 4,096 | 1 |" in report
-    assert (workspace / "reports" / "figures" / "metrics.png").exists()
-    assert (workspace / "reports" / "figures" / "per_seed.csv").read_text().startswith("run,arm,seed,fid,kid,")
-
-    client = tracking._client(workspace)
-    ckpt = _ckpt(workspace, "prng-1")
-    logged = client.get_run(ckpt["mlflow_run_id"]).data.metrics
-    assert logged["fid_lenet"] == pytest.approx(result["fid"]["prng"]["1"])
-    assert logged["eval_coverage"] == pytest.approx(result["coverage"]["prng"]["1"])
-    parents = {_ckpt(workspace, f"{a}-{s}")["mlflow_parent_run_id"] for a in tiny_params.train.arms for s in (0, 1)}
-    assert len(parents) == 1  # one pipeline run, eight children
-    parent = client.get_run(parents.pop())
-    assert parent.info.status == "FINISHED"
-    assert parent.data.metrics["entropy/fid"] == pytest.approx(result["fid"]["entropy"]["mean"])
-    assert parent.data.metrics["entropy_vs_prng/fid_diff"] == pytest.approx(
-        result["paired"]["entropy_vs_prng"]["fid"]["mean"])
-    assert parent.data.tags["verdict.legacy8_vs_prng.kid"] == result["verdicts"]["legacy8_vs_prng"]["kid"]
-    assert len(parent.data.tags["evaluated_runs"].split(",")) == 8
-    children = client.search_runs([parent.info.experiment_id], f"tags.`{tracking.TAG_PARENT}` = '{parent.info.run_id}'")
-    assert len(children) == 8
-    artifacts = workspace / "mlruns" / parent.info.run_id / "artifacts" / "evaluation"
-    assert sorted(p.name for p in artifacts.iterdir()) == ["evaluate.json", "metrics.png", "report.md"]
-    # Re-running only evaluate (say, after an evaluate param changed) opens a parent of its own that
-    # names the runs it evaluated; a later training opens a new parent too: this one is finished.
-    _evaluate(workspace, replace(tiny_params, evaluate=replace(tiny_params.evaluate, kid_subsets=5)))
-    newer = client.search_runs([parent.info.experiment_id], f"tags.{tracking.TAG_ROLE} = 'pipeline'")
-    assert len(newer) == 2 and newer[0].info.run_id != parent.info.run_id and newer[0].info.status == "FINISHED"
-    assert set(newer[0].data.tags["evaluated_runs"].split(",")) == set(parent.data.tags["evaluated_runs"].split(","))
-    assert newer[0].data.params["evaluate.kid_subsets"] == "5"
-    train_in(workspace, tiny_params, "entropy", 0)
-    assert _ckpt(workspace, "entropy-0")["mlflow_parent_run_id"] not in {r.info.run_id for r in newer}
