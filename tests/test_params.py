@@ -37,6 +37,12 @@ def test_bad_value_names_key_in_one_line(raw_params, override, key):
     assert "\n" not in message
 
 
+def test_a_bad_list_item_is_named_itself(raw_params):
+    with pytest.raises(ConfigError) as info:
+        dict_to_params(merged(raw_params, {"train": {"arms": ["entropy", "bogus"]}}))
+    assert str(info.value).startswith("params.yaml: train.arms: 'bogus' is not allowed (arms: one of entropy, ")
+
+
 def test_missing_and_broken_files(tmp_path):
     with pytest.raises(ConfigError, match="file not found"):
         load_params(tmp_path / "nope.yaml")

@@ -26,7 +26,12 @@ from qgan.core.errors import ConfigError
 
 
 class Invalid(ValueError):
-    """A check's refusal; its message says what is allowed."""
+    """A check's refusal; its message says what is allowed. ``value``: the part of the key's
+    value to name in the error (an item of a list), if not the whole value."""
+
+    def __init__(self, allowed: str, value: Any = None, part: bool = False):
+        super().__init__(allowed)
+        self.value, self.part = value, part
 
 
 def fail(name: str, value: Any, allowed: str) -> ConfigError:
@@ -118,10 +123,13 @@ class UniqueList:
     def __call__(self, v: Any) -> tuple:
         if not isinstance(v, (list, tuple)) or not v or len(set(map(str, v))) != len(v):
             raise Invalid("a non-empty list without repeats")
-        try:
-            return tuple(self.item(x) for x in v)
-        except Invalid as exc:
-            raise Invalid(f"{self.what}: {exc}") from None
+        checked = []
+        for x in v:
+            try:
+                checked.append(self.item(x))
+            except Invalid as exc:
+                raise Invalid(f"{self.what}: {exc}", value=x, part=True) from None
+        return tuple(checked)
 
 
 def key(default: Any, check: Callable[[Any], Any], doc: str) -> Any:
@@ -150,7 +158,7 @@ class Section:
             try:
                 checked[name] = f.metadata["check"](value)
             except Invalid as exc:
-                raise fail(f"{cls.NAME}.{name}", value, str(exc)) from None
+                raise fail(f"{cls.NAME}.{name}", exc.value if exc.part else value, str(exc)) from None
         cfg = cls(**checked)
         cfg.validate()
         return cfg
