@@ -17,15 +17,19 @@ import statistics
 import tempfile
 from pathlib import Path
 
-import numpy as np
-import torch
+from qgan.core.numerics import pin_cpu_numerics
 
-from qgan.core.runtime import make_deterministic
-from qgan.gan.data import load_source
-from qgan.gan.training import train_gan
-from qgan.noise.convert import pool_to_normals_file
-from qgan.noise.streams import ArrayNoise, NormalStream, TorchNoise
-from qgan.params import DataConfig, TrainConfig
+pin_cpu_numerics()  # as the train stage does, before torch loads
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from qgan.core.runtime import make_deterministic  # noqa: E402
+from qgan.gan.data import load_source  # noqa: E402
+from qgan.gan.training import train_gan  # noqa: E402
+from qgan.noise.convert import pool_to_normals_file  # noqa: E402
+from qgan.noise.streams import ArrayNoise, NormalStream, TorchNoise  # noqa: E402
+from qgan.params import DataConfig, TrainConfig  # noqa: E402
 
 LATENT, BATCH = 100, 64  # the default recipe
 EPOCHS_PER_BLOCK = 2      # epochs each source trains per round (62 steps each on 4,000 digits)

@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from qgan.core.numerics import pin_cpu_numerics
 from qgan.core.stage import run_stage
 
 
@@ -105,14 +106,29 @@ def cmd_emulate(args: argparse.Namespace) -> None:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Re-train a recorded run and say whether it is bit-identical (0), differs (1) or was refused (2)."""
+    import os
+
+    from qgan.core.errors import QganError
     from qgan.core.tracking import project_root
-    from qgan.replay.replay import POOL_PATH, replay_run
+    from qgan.replay.replay import POOL_PATH, NumericsDiffer, replay_run
 
     root = project_root()
     pool = Path(args.pool) if args.pool else root / POOL_PATH
     data = Path(args.data) if args.data else root / "data" / "mnist"
-    result = replay_run(args.run_id, root, pool, data, fetch=args.fetch, progress=not args.quiet)
+    try:
+        result = replay_run(args.run_id, root, pool, data, fetch=args.fetch, progress=not args.quiet)
+    except NumericsDiffer as differ:  # restart with the recorded numerics: they apply only before torch loads
+        if os.environ.get(REEXEC) or not args.own_process:
+            raise QganError("replay: the run's recorded CPU numerics differ from this process's and cannot be "
+                            "applied here; run `qgan replay` as a command") from None
+        env = {k: v for k, v in os.environ.items() if k not in differ.env}
+        env.update({k: v for k, v in differ.env.items() if v is not None}, **{REEXEC: "1"})
+        print("replay: restarting with the run's recorded CPU numerics", flush=True)
+        os.execve(sys.executable, [sys.executable, "-m", "qgan.cli", *args.argv], env)
     return 0 if result.identical else 1
+
+
+REEXEC = "QGAN_REPLAY_REEXEC"  # set in a replay restarted with the recorded numerics (never restarts twice)
 
 
 def cmd_ui(args: argparse.Namespace) -> None:
@@ -182,7 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return run_stage(lambda: args.func(args))
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for a replay that restarts itself ...
+    args.own_process = argv is None  # ... only when it is the command, never inside a caller's process
+    return run_stage(lambda: (pin_cpu_numerics(), args.func(args))[1])  # before any command imports torch
 
 
 if __name__ == "__main__":

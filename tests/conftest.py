@@ -7,6 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from qgan.core.numerics import pin_cpu_numerics
+
+pin_cpu_numerics()  # as every stage does, before any test imports torch
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # A tiny pipeline: a few hundred images, one epoch, small pools (see the README's test notes).
@@ -105,15 +109,29 @@ def evaluate_in(ws, params) -> dict:
     from qgan.evaluation.classifier import accuracy, train_classifier
     from qgan.evaluation.evaluate import EvaluateInputs, EvaluateOutputs, ReportInputs, run_evaluation
     from qgan.gan.data import load_split
+    from qgan.gan.models import state_dict_sha256
     model = train_classifier(load_split(ws / "data", "train"), params.classifier, torch.device("cpu"),
                              progress=False)
     torch.save({"state_dict": model.state_dict()}, ws / "classifier.pt")
-    (ws / "classifier.json").write_text(json.dumps({"test_accuracy": accuracy(model, load_split(ws / "data", "test"))}))
+    (ws / "classifier.json").write_text(json.dumps({"test_accuracy": accuracy(model, load_split(ws / "data", "test")),
+                                                    "extractor_sha256": state_dict_sha256(model)}))
     return run_evaluation(
         params, EvaluateInputs(ws / "data", ws / "models", ws / "classifier.pt", ws / "normals.npy",
                                ws / "manifest.json", ws / "reports" / "train"),
         ReportInputs(ws / "noise.json", ws / "entropy_tests.json", ws / "missing.png", ws / "classifier.json"),
         EvaluateOutputs(ws / "evaluate.json", ws / "reports" / "report.md", ws / "reports" / "figures"))
+
+
+def run_of(ws: Path, name: str, root: Path | None = None):
+    """The MLflow training run that wrote checkpoint ``models/<name>.pt`` of a :func:`workspace`
+    (store under ``root``, default ``ws``), found by arm, seed and generator sha256."""
+    import torch
+
+    from qgan.core import tracking
+    ckpt = torch.load(ws / "models" / f"{name}.pt", weights_only=True)
+    arm, seed = name.rsplit("-", 1)
+    found = tracking.RunLogger.find_training(arm, int(seed), ckpt["generator_sha256"], root or ws)
+    return found.client.get_run(found.run_id)
 
 
 def free_port() -> int:

@@ -36,6 +36,7 @@ TAG_GENERATOR_SHA256 = "generator_sha256"
 TAG_ENTROPY_BYTES = "entropy_bytes"         # pool size the run saw: replay checks the sha256 of this prefix
 TAG_DATA_DIGEST = "data_digest"             # data/mnist/meta.json's digest
 TAG_REUSE = "noise_reuse_factor"            # times each training normal was read (1.0: never reused)
+TAG_EXTRACTOR = "extractor_sha256"          # weight digest of the classifier the eval_* metrics used
 TAG_CODE_DIRTY = "code_dirty"               # qgan/, stages/ or dvc.yaml differed from the recorded commit
 TAG_ROLE, TAG_PIPELINE_KEY = "qgan_role", "pipeline_key"  # "pipeline" (parent) or "training" (child)
 TAG_PARENT = "mlflow.parentRunId"
@@ -172,6 +173,20 @@ class RunLogger:
         run = cls.start(pipeline_name(root), {**tags, TAG_ROLE: "pipeline", TAG_PIPELINE_KEY: key}, root)
         run.log_params(params_flat)
         return run
+
+    @classmethod
+    def find_training(cls, arm: str, seed: int, generator_sha256: str, root: Path | None = None
+                      ) -> "RunLogger | None":
+        """The latest training run of (arm, seed) that produced this generator (checkpoints carry
+        no run ids, so that their bytes depend only on the weights), or None."""
+        root = root or project_root()
+        client = _client(root)
+        found = client.search_runs(
+            [ensure_experiment(client, root)],
+            f"tags.{TAG_ROLE} = 'training' and tags.{TAG_ARM} = '{arm}' and tags.{TAG_SEED} = '{seed}' and "
+            f"tags.{TAG_GENERATOR_SHA256} = '{generator_sha256}'", max_results=1,
+            order_by=["attributes.start_time DESC"])
+        return cls(client, found[0].info.run_id) if found else None
 
     @classmethod
     def resume(cls, run_id: str, root: Path | None = None) -> "RunLogger":

@@ -2,15 +2,23 @@
 probabilities for a batch of images."""
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from qgan.gan.data import Split
-from qgan.gan.models import uint8_to_images
-from qgan.params import ClassifierConfig
+from qgan.core.atomic import read_json, write_json_atomic, write_torch_atomic
+from qgan.core.errors import QganError
+from qgan.core.numerics import NUMERICS_KEYS
+from qgan.core.runtime import make_deterministic, select_device
+from qgan.gan.data import Split, load_split
+from qgan.gan.models import state_dict_sha256, uint8_to_images
+from qgan.params import ClassifierConfig, Params
 
 
 class Classifier(nn.Module):
@@ -78,3 +86,56 @@ def images_to_outputs(model: Classifier, images: torch.Tensor, batch_size: int =
 def accuracy(model: Classifier, split: Split) -> float:
     _, probs = images_to_outputs(model, uint8_to_images(split.images))
     return float((probs.argmax(1) == split.labels).mean())
+
+
+EXTRACTOR_NAME = "classifier penultimate (128-d)"  # what FID-LeNet and the other metrics are computed on
+# The versioned extractors: for a (data digest, classifier params, numerics) key, the weight digest
+# (state_dict_sha256) its training must give. A classifier stage whose key is here and whose
+# weights differ stops instead of scoring with a different extractor.
+VERSIONED_EXTRACTORS: dict[str, str] = {}
+
+
+def extractor_key(data_digest: str, cfg: ClassifierConfig, numerics: dict) -> str:
+    """sha256 of what decides the classifier's weights: the data, its params and the CPU numerics."""
+    ident = {"data": data_digest, "classifier": cfg.to_dict(), "numerics": numerics}
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+
+
+def check_versioned(key: str, digest: str, versioned: dict[str, str] = VERSIONED_EXTRACTORS) -> None:
+    """Stop with one line if ``key`` names a versioned extractor and ``digest`` is not its weights."""
+    want = versioned.get(key)
+    if want is not None and want != digest:
+        raise QganError(f"classifier: these weights have digest {digest[:16]}..., but the versioned extractor for "
+                        f"this data, these params and these CPU numerics is {want[:16]}...: this machine computes "
+                        "differently, and its FID-LeNet would not compare with other machines'; nothing was written")
+
+
+def same_extractor(digests: dict[str, str]) -> str:
+    """The one extractor digest of ``{what: digest}``; refuses (one line) to compare metrics of two."""
+    found = sorted(set(digests.values()))
+    if len(found) > 1:
+        named = ", ".join(f"{what} {d[:16]}..." for what, d in sorted(digests.items()))
+        raise QganError(f"cannot compare metrics computed with different feature extractors ({named}): "
+                        "re-run the classifier stage, then evaluate")
+    return found[0]
+
+
+def train_extractor(params: Params, data_dir: Path, out_model: Path, out_metrics: Path, progress: bool = True) -> dict:
+    """The classifier stage: train on the data stage's split, check the weights against the
+    versioned extractor, then write the checkpoint (content-stable bytes) and metrics with the
+    weight digest and the CPU numerics. Returns the metrics."""
+    runtime = make_deterministic(params.train.threads)
+    numerics = {k: runtime[k] for k in NUMERICS_KEYS}
+    device = select_device(params.train.device)
+    train, test = load_split(data_dir, "train"), load_split(data_dir, "test")
+    model = train_classifier(train, params.classifier, device, progress)
+    digest = state_dict_sha256(model)
+    key = extractor_key(read_json(data_dir / "meta.json")["digest"], params.classifier, numerics)
+    check_versioned(key, digest)
+    metrics = {"test_accuracy": accuracy(model, test), "train_accuracy": accuracy(model, train),
+               "n_train": len(train.labels), "n_test": len(test.labels), "extractor_sha256": digest,
+               "extractor_key": key, "numerics": numerics}
+    write_torch_atomic(out_model, {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+                                   "config": params.classifier.to_dict(), "extractor_sha256": digest})
+    write_json_atomic(out_metrics, metrics)
+    return metrics

@@ -24,11 +24,11 @@ from qgan.core.plots import rows_to_csv, save_metric_panels
 from qgan.core.runtime import make_deterministic, select_device
 from qgan.core.stats import judge, paired_comparison
 from qgan.entropy.archive import read_manifest
-from qgan.evaluation.classifier import Classifier, images_to_outputs
+from qgan.evaluation.classifier import EXTRACTOR_NAME, Classifier, images_to_outputs, same_extractor
 from qgan.evaluation.metrics import METRICS, features_to_metrics, features_to_reference
 from qgan.evaluation.report import write_report
 from qgan.gan.data import Split, load_split, stratified_order
-from qgan.gan.models import Generator, uint8_to_images
+from qgan.gan.models import Generator, state_dict_sha256, uint8_to_images
 from qgan.gan.training import generate_images
 from qgan.noise.convert import load_normals
 from qgan.noise.layout import records_to_accounting
@@ -69,7 +69,8 @@ def evaluate_runs(checkpoints: dict[tuple[str, int], dict], classifier: Classifi
         scores.setdefault(arm, {})[seed] = score(feats, probs)
         noise_records[f"{arm}-{seed}"] = {**checkpoint["noise"], "eval": noise.record()}
 
-    result = {"n_samples": n, "n_test": int(len(test.labels)), "extractor": "classifier penultimate (128-d)",
+    extractor = {"name": EXTRACTOR_NAME, "sha256": state_dict_sha256(classifier)}
+    result = {"n_samples": n, "n_test": int(len(test.labels)), "extractor": extractor,
               "reference": {**{k: v for k, v in score(real_feats, real_probs).items() if k in METRICS},
                             "n_real": int(len(real.labels))},
               "class_counts": {arm: {str(s): m["class_counts"] for s, m in per.items()} for arm, per in scores.items()},
@@ -181,6 +182,9 @@ def run_evaluation(params: Params, inputs: EvaluateInputs, report: ReportInputs,
     device = select_device(params.train.device)
     train, test = load_split(inputs.data, "train"), load_split(inputs.data, "test")
     classifier, checkpoints = load_scoring(params, inputs, device)
+    same_extractor({str(inputs.classifier): state_dict_sha256(classifier),
+                    str(report.classifier_metrics): read_json(report.classifier_metrics).get("extractor_sha256")
+                    or "unrecorded"})
     manifest = read_manifest(inputs.manifest)
     normals = load_normals(inputs.normals) if params.reads_pool else None
     result = evaluate_runs(checkpoints, classifier, train, test, params, int(manifest["total_bytes"]), normals,
@@ -200,18 +204,19 @@ def log_evaluation(result: dict, checkpoints: dict[tuple[str, int], dict], param
     parent is finished."""
     children = []
     for (arm, seed), checkpoint in checkpoints.items():
-        try:
-            run = tracking.RunLogger.resume(checkpoint["mlflow_run_id"])
-        except Exception as exc:  # the store may have been reset since training
-            print(f"warning: MLflow run of {arm}-{seed} not found ({exc.__class__.__name__}); metrics not logged")
+        run = tracking.RunLogger.find_training(arm, seed, checkpoint["generator_sha256"])
+        if run is None:  # the store may have been reset since training
+            print(f"warning: no MLflow training run of {arm}-{seed} with this generator; metrics not logged")
             continue
         children.append(run.run_id)
         run.log_metrics([("fid_lenet", result["fid"][arm][str(seed)], 0), ("eval_n_samples", result["n_samples"], 0),
                          *((f"eval_{m}", result[m][arm][str(seed)], 0) for m in (*METRICS, "kid_std"))])
-        run.set_tags({"noise_eval": json.dumps(result["noise"][f"{arm}-{seed}"]["eval"])})
+        run.set_tags({"noise_eval": json.dumps(result["noise"][f"{arm}-{seed}"]["eval"]),
+                      tracking.TAG_EXTRACTOR: result["extractor"]["sha256"]})
     parent = tracking.RunLogger.open_pipeline(params.flat(), manifest, data_digest)
     rows = [(f"{arm}/{m}", result[m][arm]["mean"], 0) for m in METRICS for arm in result[m]]
-    tags = {"evaluated_runs": ",".join(children), "eval_n_samples": result["n_samples"]}
+    tags = {"evaluated_runs": ",".join(children), "eval_n_samples": result["n_samples"],
+            tracking.TAG_EXTRACTOR: result["extractor"]["sha256"]}
     for pair, comparisons in result["paired"].items():
         for m, c in comparisons.items():
             rows += [(f"{pair}/{m}_{k}", c[key], 0) for k, key in (

@@ -140,6 +140,15 @@ def randomness_table(noise: dict, entropy: dict) -> list[str]:
     return lines
 
 
+def numerics_text(numerics: dict | None) -> str:
+    """How the extractor's kernels were chosen, in words."""
+    if not numerics:
+        return "CPU numerics not recorded"
+    if numerics["numerics"] == "pinned":
+        return f"CPU numerics pinned: ATen {numerics['aten_cpu_capability']}, MKL CNR {numerics['mkl_cbwr']}"
+    return f"native CPU numerics (ATen {numerics['aten_cpu_capability']}): not comparable across machines"
+
+
 def verdict_lines(result: dict, n_seeds: int) -> list[str]:
     """One line per comparison: its metrics grouped by verdict."""
     lines = []
@@ -200,7 +209,8 @@ def write_report(path: Path, result: dict, manifest: dict, noise_stats: dict, en
         "## Metrics",
         "",
         f"All metrics use the features (and class probabilities) of a small CNN trained on the training split "
-        f"({result['extractor']}; test accuracy {classifier['test_accuracy']:.4f}): FID-LeNet is not comparable "
+        f"({result['extractor']['name']}, weights sha256 `{result['extractor']['sha256'][:16]}`; test accuracy "
+        f"{classifier['test_accuracy']:.4f}; {numerics_text(classifier.get('numerics'))}): FID-LeNet is not comparable "
         f"to Inception FID. N = {result['n_samples']:,} generated images per run vs {result['n_test']:,} real test "
         f"images; FID is biased in N, so compare only at equal N. The floor is each metric for "
         f"{result['reference']['n_real']:,} real training images. ↓ lower is better, ↑ higher is better. "

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from qgan.core import tracking
-from qgan.core.atomic import atomic_path, read_json, write_json_atomic
+from qgan.core.atomic import read_json, write_json_atomic, write_torch_atomic
+from qgan.core.numerics import NUMERICS_KEYS
 from qgan.core.plots import images_to_grid, save_epoch_grids, save_grid_png, save_losses
 from qgan.core.runtime import make_deterministic, select_device
 from qgan.entropy.archive import read_manifest
@@ -107,8 +108,8 @@ def read_inputs(params: Params, arm: str, seed: int, inputs: TrainInputs) -> Pre
     return Prepared(train, read_json(inputs.data / "meta.json")["digest"], manifest, session)
 
 
-def start_tracking(params: Params, run: Prepared) -> tuple[tracking.RunLogger, tracking.RunLogger, dict]:
-    """The pipeline's parent run and this run's child; also returns the code record (revision, dirty)."""
+def start_tracking(params: Params, run: Prepared) -> tuple[tracking.RunLogger, dict]:
+    """This run's child of the pipeline's parent run, and the code record (revision, dirty)."""
     arm, seed, manifest = run.session.arm, run.session.seed, run.manifest
     parent = tracking.RunLogger.open_pipeline(params.flat(), manifest, run.data_digest)
     code = {"revision": tracking.code_revision(tracking.project_root()), "dirty": tracking.code_dirty()}
@@ -116,7 +117,7 @@ def start_tracking(params: Params, run: Prepared) -> tuple[tracking.RunLogger, t
         tracking.TAG_PARENT: parent.run_id, tracking.TAG_ROLE: "training", tracking.TAG_ARM: arm,
         tracking.TAG_SEED: seed, tracking.TAG_DATA_DIGEST: run.data_digest,
         tracking.TAG_CODE_DIRTY: str(code["dirty"]).lower(), **tracking.entropy_tags(manifest)})
-    return parent, child, code
+    return child, code
 
 
 def log_inputs(child: tracking.RunLogger, params: Params, run: Prepared, inputs: TrainInputs, runtime: dict) -> None:
@@ -133,8 +134,10 @@ def log_inputs(child: tracking.RunLogger, params: Params, run: Prepared, inputs:
 
 
 def write_outputs(params: Params, run: Prepared, trained: TrainedGan, grids: dict[int, np.ndarray],
-                  device: torch.device, record: dict, ids: dict, outputs: TrainOutputs) -> dict:
-    """Figures, checkpoint and metrics file; returns the metrics."""
+                  device: torch.device, record: dict, outputs: TrainOutputs) -> dict:
+    """Figures, checkpoint and metrics file; returns the metrics. Each depends only on the run's
+    result (no run ids, no wall times: those go to MLflow), so a re-run that trains the same
+    generator rewrites the same bytes and nothing downstream re-runs."""
     name = f"{run.session.arm}-{run.session.seed}"
     sha = state_dict_sha256(trained.generator)
     with torch.no_grad():
@@ -148,13 +151,13 @@ def write_outputs(params: Params, run: Prepared, trained: TrainedGan, grids: dic
                   "discriminator": {k: v.cpu() for k, v in trained.discriminator.state_dict().items()},
                   "latent_dim": params.latent_dim, "params": params.flat(), "noise": noise,
                   "generator_sha256": sha, "entropy_sha256": run.manifest["sha256"],
-                  "runtime": record, "pairing_seeds": pairing_seeds(run.session.seed), **ids}
-    with atomic_path(outputs.model) as tmp:
-        torch.save(checkpoint, tmp)
+                  "runtime": record, "pairing_seeds": pairing_seeds(run.session.seed)}
+    write_torch_atomic(outputs.model, checkpoint)
     steps = steps_per_epoch(len(run.train.labels), params.train.batch_size)
     metrics = {**loss_summary(trained.losses, steps), "steps": len(trained.losses),
                "normals_drawn": noise["train"]["drawn"] + noise["grid"]["drawn"],
-               "reuse_factor": noise["reuse_factor"], "seconds": round(trained.seconds, 2), "generator_sha256": sha}
+               "reuse_factor": noise["reuse_factor"], "generator_sha256": sha,
+               "numerics": {k: record[k] for k in NUMERICS_KEYS}}
     write_json_atomic(outputs.metrics, metrics)
     return metrics
 
@@ -194,7 +197,7 @@ def run_training(params: Params, arm: str, seed: int, inputs: TrainInputs, outpu
     device = select_device(params.train.device)
     run = read_inputs(params, arm, seed, inputs)
     record = runtime_record(runtime, device)
-    parent, child, code = start_tracking(params, run)
+    child, code = start_tracking(params, run)
     try:
         log_inputs(child, params, run, inputs, record)
         grids: dict[int, np.ndarray] = {}
@@ -204,8 +207,7 @@ def run_training(params: Params, arm: str, seed: int, inputs: TrainInputs, outpu
             child.log_image(grids[epoch], "samples", epoch)
 
         trained = train_run(params, run.session, run.train, device, progress, log_epoch_grid)
-        ids = {"mlflow_run_id": child.run_id, "mlflow_parent_run_id": parent.run_id}
-        metrics = write_outputs(params, run, trained, grids, device, record, ids, outputs)
+        metrics = write_outputs(params, run, trained, grids, device, record, outputs)
         log_results(child, params, run, trained, metrics, record, code, outputs)
     except BaseException:
         child.finish(ok=False)

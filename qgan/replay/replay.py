@@ -28,6 +28,7 @@ import torch
 
 from qgan.core import tracking
 from qgan.core.errors import QganError
+from qgan.core.numerics import differs_from, env_of_record
 from qgan.core.runtime import make_deterministic, select_device
 from qgan.gan.data import load_split, source_to_data_dir
 from qgan.gan.models import state_dict_sha256
@@ -39,6 +40,15 @@ from qgan.params import dict_to_params
 from qgan.replay.pool_history import ReplayRefused, check_pool, exp_revision, fetch_pool
 
 POOL_PATH = "data/entropy/pool.bin"  # the harvest stage's pool, relative to the repo root
+
+
+class NumericsDiffer(Exception):
+    """The run was recorded with other CPU numerics than this process runs: replay must restart
+    with ``env`` (values None: unset) before torch loads; ``qgan replay`` does so itself."""
+
+    def __init__(self, env: dict[str, str | None]):
+        super().__init__("CPU numerics differ from the record")
+        self.env = env
 
 
 @dataclass
@@ -216,6 +226,11 @@ def _replay(run_id: str, root: Path, pool: Path, data_dir: Path, fetch: bool, pr
         say(f"replay {arm}-{seed} (MLflow run {run_id}; recorded generator sha256 "
             f"{record['generator_sha256'][:16]}...)")
         recorded_rt = record["runtime"]
+        want = env_of_record(recorded_rt)
+        if differs_from(want):
+            raise NumericsDiffer(want)
+        note(f"numerics: {recorded_rt.get('numerics', 'native (recorded before qgan pinned numerics)')} CPU "
+             f"numerics, as recorded (ATen {recorded_rt.get('aten_cpu_capability', 'not recorded')})")
         kind = recorded_rt["device"].split(":")[0]
         if kind == "cuda" and not torch.cuda.is_available():  # before any input is prepared
             raise ReplayRefused("replay refused: the run trained on CUDA and this machine has none; bit-identity "

@@ -102,8 +102,7 @@ def test_training_and_replay_against_a_remote_tracking_server(workspace, tiny_pa
 
     client = tracking._client(workspace)
     assert client.tracking_uri == url
-    run = client.get_run(ckpt["mlflow_run_id"])
-    assert run.data.tags[tracking.TAG_PARENT] == ckpt["mlflow_parent_run_id"]
+    run = client.get_run(tracking.RunLogger.find_training("entropy", 0, ckpt["generator_sha256"], workspace).run_id)
     assert run.data.tags[tracking.TAG_GENERATOR_SHA256] == ckpt["generator_sha256"]
     assert {i.dataset.name for i in run.inputs.dataset_inputs} == {"mnist-bundled", "entropy-pool"}
     assert len(client.get_metric_history(run.info.run_id, "d_loss_real")) == 8
@@ -111,7 +110,7 @@ def test_training_and_replay_against_a_remote_tracking_server(workspace, tiny_pa
     assert {"checkpoint", "figures", "images", "replay"} <= listed
     stored = list((server / "artifacts").rglob("run.json"))  # the server wrote them under its destination
     assert len(stored) == 1 and json.loads(stored[0].read_text())["generator_sha256"] == ckpt["generator_sha256"]
-    assert client.get_run(ckpt["mlflow_parent_run_id"]).data.tags[tracking.TAG_ROLE] == "pipeline"
+    assert client.get_run(run.data.tags[tracking.TAG_PARENT]).data.tags[tracking.TAG_ROLE] == "pipeline"
 
     capsys.readouterr()
     assert main(["replay", run.info.run_id, "--quiet", "--pool", str(workspace / "pool.bin")]) == 0

@@ -3,12 +3,11 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-import torch
 
 from qgan.core import tracking
 from qgan.evaluation.evaluate import compare_arms
 from qgan.evaluation.metrics import METRICS, features_to_metrics
-from tests.conftest import evaluate_in, train_in
+from tests.conftest import evaluate_in, run_of, train_in
 
 SEEDS, N, D = 5, 800, 16
 
@@ -37,10 +36,6 @@ def test_a_known_shift_is_called_worse_and_one_distribution_is_never_called_bett
     assert set(same["entropy_vs_prng"]) == set(METRICS)
     for metric, verdict in same["entropy_vs_prng"].items():
         assert verdict.startswith(("equivalent", "inconclusive")), (metric, verdict)
-
-
-def checkpoint_of(ws, name):
-    return torch.load(ws / "models" / f"{name}.pt", weights_only=True)
 
 
 @pytest.mark.integration  # trains eight GANs and logs to a real MLflow store
@@ -85,11 +80,10 @@ def test_evaluation_writes_metrics_report_and_logs_to_parent_and_children(worksp
     assert (workspace / "reports" / "figures" / "per_seed.csv").read_text().startswith("run,arm,seed,fid,kid,")
 
     client = tracking._client(workspace)
-    ckpt = checkpoint_of(workspace, "prng-1")
-    logged = client.get_run(ckpt["mlflow_run_id"]).data.metrics
+    logged = run_of(workspace, "prng-1").data.metrics
     assert logged["fid_lenet"] == pytest.approx(result["fid"]["prng"]["1"])
     assert logged["eval_coverage"] == pytest.approx(result["coverage"]["prng"]["1"])
-    parents = {checkpoint_of(workspace, f"{a}-{s}")["mlflow_parent_run_id"]
+    parents = {run_of(workspace, f"{a}-{s}").data.tags[tracking.TAG_PARENT]
                for a in tiny_params.train.arms for s in (0, 1)}
     assert len(parents) == 1  # one pipeline run, eight children
     parent = client.get_run(parents.pop())
@@ -111,4 +105,4 @@ def test_evaluation_writes_metrics_report_and_logs_to_parent_and_children(worksp
     assert set(newer[0].data.tags["evaluated_runs"].split(",")) == set(parent.data.tags["evaluated_runs"].split(","))
     assert newer[0].data.params["evaluate.kid_subsets"] == "5"
     train_in(workspace, tiny_params, "entropy", 0)
-    assert checkpoint_of(workspace, "entropy-0")["mlflow_parent_run_id"] not in {r.info.run_id for r in newer}
+    assert run_of(workspace, "entropy-0").data.tags[tracking.TAG_PARENT] not in {r.info.run_id for r in newer}

@@ -8,7 +8,7 @@ import torch
 
 from qgan.core import tracking
 from qgan.noise.layout import PoolTooSmall, budget_report, run_demand
-from tests.conftest import evaluate_in, short_pool_workspace, train_in
+from tests.conftest import evaluate_in, run_of, short_pool_workspace, train_in
 
 pytestmark = pytest.mark.integration  # trains GANs and logs to a real MLflow store
 
@@ -32,7 +32,8 @@ def test_training_records_accounting_and_mlflow_run(workspace, tiny_params):
         assert (workspace / "reports" / "train" / "entropy-1" / name).stat().st_size > 0
 
     client = tracking._client(workspace)
-    run = client.get_run(ckpt["mlflow_run_id"])
+    assert not {"mlflow_run_id", "mlflow_parent_run_id", "seconds"} & (set(ckpt) | set(metrics))  # content only
+    run = run_of(workspace, "entropy-1")
     tags, manifest = run.data.tags, json.loads((workspace / "manifest.json").read_text())
     assert tags[tracking.TAG_ENTROPY_SHA256] == manifest["sha256"]
     assert tags[tracking.TAG_ENTROPY_BYTES] == str(manifest["total_bytes"])
@@ -40,7 +41,7 @@ def test_training_records_accounting_and_mlflow_run(workspace, tiny_params):
     assert tags[tracking.TAG_GENERATOR_SHA256] == ckpt["generator_sha256"] and tags[tracking.TAG_REUSE] == "1.0"
     assert tags[tracking.TAG_DATA_DIGEST] == json.loads((workspace / "data" / "meta.json").read_text())["digest"]
     assert tags[tracking.TAG_ARM] == "entropy" and tags[tracking.TAG_SEED] == "1"
-    assert tags[tracking.TAG_PARENT] == ckpt["mlflow_parent_run_id"] and tags[tracking.TAG_ROLE] == "training"
+    assert tags[tracking.TAG_ROLE] == "training" and run.data.metrics["seconds"] > 0
     params = run.data.params
     assert params["latent_dim"] == "8" and params["arm"] == "entropy" and params["train.on_exhausted"] == "error"
     assert params["runtime.threads"] == "2" and params["runtime.torch"] == torch.__version__
@@ -57,7 +58,7 @@ def test_training_records_accounting_and_mlflow_run(workspace, tiny_params):
     record = json.loads((artifacts / "replay" / "run.json").read_text())
     assert record["params"]["train"]["seeds"] == [0, 1] and record["noise"]["train"] == train
 
-    parent = client.get_run(ckpt["mlflow_parent_run_id"])
+    parent = client.get_run(tags[tracking.TAG_PARENT])
     assert parent.data.tags[tracking.TAG_ROLE] == "pipeline" and parent.info.status == "RUNNING"
     assert parent.info.run_name == "workspace@no-git" and parent.data.params["latent_dim"] == "8"
 
@@ -78,7 +79,7 @@ def test_short_pool_stops_with_the_numbers_then_cycles_in_every_arm(workspace, t
     ent, prn = _ckpt(short, "entropy-1")["noise"], _ckpt(short, "prng-1")["noise"]
     assert ent["reuse_factor"] == prn["reuse_factor"] > 1.0
     assert ent["train"]["size"] == prn["train"]["size"] < ent["train_demand"] == ent["train"]["drawn"]
-    run = tracking._client(workspace).get_run(_ckpt(short, "prng-1")["mlflow_run_id"])
+    run = run_of(short, "prng-1", workspace)
     assert float(run.data.tags[tracking.TAG_REUSE]) == prn["reuse_factor"]
     assert run.data.metrics["reuse_factor"] == prn["reuse_factor"]
     result = evaluate_in(short, cycle)

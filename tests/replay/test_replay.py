@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from qgan.cli import main
-from tests.conftest import short_pool_workspace, train_in
+from tests.conftest import run_of, short_pool_workspace, train_in
 
 pytestmark = pytest.mark.integration  # trains and replays through a real MLflow store
 
 
-def _run_id(ws, name):
-    return torch.load(ws / "models" / f"{name}.pt", weights_only=True)["mlflow_run_id"]
+def _run_id(ws, name, root=None):
+    return run_of(ws, name, root).info.run_id
 
 
 def _replay(capsys, run_id, *args):
@@ -92,8 +92,38 @@ def test_replay_of_a_cycled_run_on_a_short_pool(workspace, tiny_params, capsys):
     short = short_pool_workspace(workspace, tiny_params, 0.75)
     cycle = replace(tiny_params, train=replace(tiny_params.train, on_exhausted="cycle"))
     train_in(short, cycle, "entropy", 1)
-    code, out, err = _replay(capsys, _run_id(short, "entropy-1"), "--pool", str(short / "pool.bin"),
+    code, out, err = _replay(capsys, _run_id(short, "entropy-1", workspace), "--pool", str(short / "pool.bin"),
                              "--data", str(workspace / "data"))
     assert code == 0, out + err
     reuse = torch.load(short / "models" / "entropy-1.pt", weights_only=True)["noise"]["reuse_factor"]
     assert reuse > 1 and f"(reuse factor {reuse})" in out and "bit-identical" in out
+
+
+def test_replay_applies_the_recorded_numerics_of_a_native_run(workspace, tiny_params):
+    """A run trained with native CPU numerics (QGAN_CPU_NUMERICS=native) replays with them: `qgan
+    replay` (pinned by default) restarts itself with the record's settings before torch loads."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from qgan.core.numerics import PINNED, SWITCH
+    from tests.conftest import ROOT
+
+    (workspace / "params.yaml").write_text(yaml.safe_dump(tiny_params.to_dict()))
+    env = {**{k: v for k, v in os.environ.items() if k not in PINNED}, SWITCH: "native", "DVC_ROOT": str(workspace)}
+    ws = workspace
+    train = subprocess.run([sys.executable, "-m", "stages.train", "--params", str(ws / "params.yaml"), "--arm", "prng",
+                            "--seed", "0", "--data", str(ws / "data"), "--normals", str(ws / "normals.npy"),
+                            "--manifest", str(ws / "manifest.json"), "--out-model", str(ws / "models/prng-0.pt"),
+                            "--out-metrics", str(ws / "metrics/prng-0.json"), "--out-figures", str(ws / "figs")],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert train.returncode == 0, train.stderr[-3000:]
+    assert json.loads((ws / "metrics/prng-0.json").read_text())["numerics"]["numerics"] == "native"
+    env.pop(SWITCH)
+    out = subprocess.run([sys.executable, "-m", "qgan.cli", "replay", _run_id(ws, "prng-0"), "--quiet", "--data",
+                          str(ws / "data")], cwd=ws, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "restarting with the run's recorded CPU numerics" in out.stdout
+    assert "numerics: native CPU numerics, as recorded" in out.stdout and "bit-identical" in out.stdout
