@@ -92,7 +92,11 @@ EXTRACTOR_NAME = "classifier penultimate (128-d)"  # what FID-LeNet and the othe
 # The versioned extractors: for a (data digest, classifier params, numerics) key, the weight digest
 # (state_dict_sha256) its training must give. A classifier stage whose key is here and whose
 # weights differ stops instead of scoring with a different extractor.
-VERSIONED_EXTRACTORS: dict[str, str] = {}
+VERSIONED_EXTRACTORS: dict[str, str] = {
+    # FID-LeNet v1: the default data (bundled, split_seed 0), default classifier params, pinned numerics
+    "8022697b90c061c22c6d886520558319e056f79672ae40a64bb09c0d2ba431a3":
+        "428a5615bfb447d38fb29fefacfde312c3f6aee9a6cfcb3508a920f2938ae7bd",
+}
 
 
 def extractor_key(data_digest: str, cfg: ClassifierConfig, numerics: dict) -> str:
