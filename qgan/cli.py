@@ -200,7 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # for a replay that restarts itself ...
     args.own_process = argv is None  # ... only when it is the command, never inside a caller's process
-    return run_stage(lambda: (pin_cpu_numerics(), args.func(args))[1])  # before any command imports torch
+
+    def command():
+        pin_cpu_numerics()  # before any command imports torch
+        return args.func(args)
+
+    return run_stage(command)
 
 
 if __name__ == "__main__":
