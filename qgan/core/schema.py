@@ -182,8 +182,3 @@ def section(name: str):
         cls.NAME = name
         return dataclass(frozen=True)(cls)
     return wrap
-
-
-def docs(config: type) -> dict[str, str]:
-    """``{key: comment}`` of a section class."""
-    return {f.name: f.metadata["doc"] for f in dataclasses.fields(config)}
