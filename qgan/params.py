@@ -13,6 +13,7 @@ This module sits above ``entropy`` and ``noise``: the allowed ``harvest.source``
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from qgan.core.errors import ConfigError
-from qgan.core.schema import Either, Flag, Int, Number, OneOf, Section, Text, UniqueList, key, section
+from qgan.core.schema import Either, Flag, Int, Invalid, Number, OneOf, Section, Text, UniqueList, key, section
 from qgan.entropy.health import MIN_ENTROPY, STUCK_AFTER
 from qgan.entropy.sources import ENTROPY_SOURCES
 from qgan.noise.convert import CONVERT_BITS, CONVERT_METHODS
@@ -100,6 +101,37 @@ class ConvertConfig(Section):
                                               "and warn")
 
 
+def block_seeds(entry: int | str) -> tuple[int, ...]:
+    """Seeds of one ``train.seeds`` entry: ``5`` -> (5,), ``"0-7"`` -> (0, ..., 7)."""
+    if isinstance(entry, int):
+        return (entry,)
+    first, last = entry.split("-")
+    return tuple(range(int(first), int(last) + 1))
+
+
+@dataclass(frozen=True)
+class SeedBlocks:
+    """``train.seeds``: entries ``5`` (one seed) or ``"a-b"`` (seeds a..b, a <= b, one process);
+    no seed in two entries."""
+
+    def __call__(self, v: Any) -> tuple:
+        allowed = 'seeds >= 0 as 5 or "0-7" (first <= last), each seed once'
+        if not isinstance(v, (list, tuple)) or not v:
+            raise Invalid(f"a non-empty list of {allowed}")
+        seen: set[int] = set()
+        for entry in v:
+            ok = isinstance(entry, int) and not isinstance(entry, bool) and entry >= 0
+            if isinstance(entry, str) and re.fullmatch(r"\d+-\d+", entry):
+                first, last = map(int, entry.split("-"))
+                ok = first <= last
+            if not ok:
+                raise Invalid(allowed, value=entry, part=True)
+            if seen & set(block_seeds(entry)):
+                raise Invalid(f"seed {min(seen & set(block_seeds(entry)))} twice; {allowed}", value=entry, part=True)
+            seen |= set(block_seeds(entry))
+        return tuple(v)
+
+
 @section("classifier")
 class ClassifierConfig(Section):
     epochs: int = key(8, Int(low=1), "passes over the training split")
@@ -112,8 +144,8 @@ class ClassifierConfig(Section):
 class TrainConfig(Section):
     arms: tuple = key(["entropy", "prng"], UniqueList(OneOf(tuple(ARMS)), "arms"),
                       "noise sources compared: entropy (the pool), prng; controls prng2, legacy8; torch")
-    seeds: tuple = key([0, 1, 2], UniqueList(Int(low=0), "seeds"),
-                       "paired seeds: both arms share init, data order and dropout per seed")
+    seeds: tuple = key(["0-2"], SeedBlocks(),
+                       "paired seeds, in blocks: 5 or \"0-7\" (seeds 0..7); one process trains a block")
     epochs: int = key(60, Int(low=1), "passes over the 4,000 training digits (3,720 steps, ~90 s on 2 CPU cores)")
     batch_size: int = key(64, Int(low=2), "images per step (the tutorial's)")
     lr: float = key(0.0002, Number(0.0, 1.0), "Adam learning rate of G and D (the tutorial's)")
@@ -123,6 +155,20 @@ class TrainConfig(Section):
     threads: int = key(2, Int(low=1), "CPU threads; recorded, since results can depend on it")
     on_exhausted: str = key("error", OneOf(("error", "cycle")),
                             "pool shorter than the runs draw: error (say how much to harvest), or cycle (reuse)")
+
+    @property
+    def seed_list(self) -> tuple[int, ...]:
+        """Every seed, blocks expanded in order (a seed's position is its pool slot)."""
+        return tuple(seed for _, block in self.blocks for seed in block)
+
+    @property
+    def blocks(self) -> list[tuple[str, tuple[int, ...]]]:
+        """``(name, seeds)`` per block: the train stage's matrix entries (``"0-2"`` -> 0, 1, 2)."""
+        return [(str(entry), block_seeds(entry)) for entry in self.seeds]
+
+    def block_of(self, seed: int) -> str:
+        """The name of the block that trains ``seed``."""
+        return next(name for name, block in self.blocks if seed in block)
 
 
 @section("evaluate")
@@ -163,7 +209,7 @@ class Params:
     def noise_plan(self) -> NoisePlan:
         """What the configured runs draw, for the noise layout."""
         t = self.train
-        return NoisePlan(latent_dim=self.latent_dim, seeds=t.seeds, epochs=t.epochs, batch_size=t.batch_size,
+        return NoisePlan(latent_dim=self.latent_dim, seeds=t.seed_list, epochs=t.epochs, batch_size=t.batch_size,
                          n_samples=self.evaluate.n_samples, bits=self.convert.bits, method=self.convert.method,
                          on_exhausted=t.on_exhausted, reads_pool=self.reads_pool)
 

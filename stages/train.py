@@ -1,4 +1,5 @@
-"""DVC stage `train` (matrix arm x seed): one GAN on one noise arm, logged to MLflow."""
+"""DVC stage `train` (matrix arm x block): one block of seeds of one noise arm, trained as one
+group, each run logged to MLflow as its own child run."""
 import argparse
 import sys
 
@@ -11,14 +12,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--arm", required=True)
-    ap.add_argument("--seed", type=int, required=True)
+    ap.add_argument("--block", required=True, help='an entry of train.seeds: 5 or "0-7"')
     add_paths(ap, TrainInputs)
     add_paths(ap, TrainOutputs, "out")
     args = ap.parse_args()
-    metrics = run_training(load_params(args.params), args.arm, args.seed, paths_from(args, TrainInputs),
+    metrics = run_training(load_params(args.params), args.arm, args.block, paths_from(args, TrainInputs),
                            paths_from(args, TrainOutputs, "out"))
-    print(f"train {args.arm}-{args.seed}: d_loss {metrics['d_loss']:.3f}, g_loss {metrics['g_loss']:.3f}, "
-          f"{metrics['normals_drawn']:,} normals, generator sha256 {metrics['generator_sha256'][:12]}")
+    for name, m in metrics.items():
+        print(f"train {name}: d_loss {m['d_loss']:.3f}, g_loss {m['g_loss']:.3f}, {m['normals_drawn']:,} normals, "
+              f"generator sha256 {m['generator_sha256'][:12]}")
 
 
 if __name__ == "__main__":

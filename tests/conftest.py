@@ -93,11 +93,38 @@ def short_pool_workspace(ws: Path, params, fraction: float) -> Path:
 
 
 def train_in(ws: Path, params, arm: str, seed: int) -> dict:
-    """``run_training`` of (arm, seed) in a :func:`workspace`, with the stage's file layout."""
+    """``run_training`` of (arm, seed), a block of one seed, in a :func:`workspace`; its metrics."""
+    return train_block_in(ws, params, arm, str(seed))[f"{arm}-{seed}"]
+
+
+def train_block_in(ws: Path, params, arm: str, block: str) -> dict[str, dict]:
+    """``run_training`` of one block of ``train.seeds`` in a :func:`workspace`, with the stage's
+    file layout (``models/<arm>-<block>/<arm>-<seed>.pt``); metrics per run name."""
     from qgan.gan.run import TrainInputs, TrainOutputs, run_training
-    return run_training(params, arm, seed, TrainInputs(ws / "data", ws / "normals.npy", ws / "manifest.json"),
-                        TrainOutputs(ws / "models" / f"{arm}-{seed}.pt", ws / "metrics" / f"{arm}-{seed}.json",
-                                     ws / "reports" / "train" / f"{arm}-{seed}"), progress=False)
+    slice_in(ws, params, block)
+    return run_training(params, arm, block, TrainInputs(ws / "data", ws / "blocks" / block, ws / "manifest.json"),
+                        TrainOutputs(ws / "models" / f"{arm}-{block}", ws / "metrics" / f"{arm}-{block}.json",
+                                     ws / "reports" / "train" / f"{arm}-{block}"), progress=False)
+
+
+def slice_in(ws: Path, params, block: str) -> dict:
+    """The slice stage for ``block`` in a :func:`workspace`: ``blocks/<block>/``; its record."""
+    import json
+
+    from qgan.noise.blocks import cut_block, write_block
+    from qgan.noise.convert import load_normals
+    values, record = cut_block(params.noise_plan, block, dict(params.train.blocks)[block], 256,
+                               json.loads((ws / "manifest.json").read_text()), ws / "pool.bin",
+                               load_normals(ws / "normals.npy"))
+    write_block(ws / "blocks" / block, values, record)
+    return record
+
+
+def checkpoint_in(ws: Path, name: str, block: str | None = None) -> dict:
+    """The checkpoint of run ``<arm>-<seed>`` trained by :func:`train_in` (or in ``block``)."""
+    import torch
+    arm, seed = name.rsplit("-", 1)
+    return torch.load(ws / "models" / f"{arm}-{block or seed}" / f"{name}.pt", weights_only=True)
 
 
 def evaluate_in(ws, params) -> dict:
@@ -122,13 +149,12 @@ def evaluate_in(ws, params) -> dict:
         EvaluateOutputs(ws / "evaluate.json", ws / "reports" / "report.md", ws / "reports" / "figures"))
 
 
-def run_of(ws: Path, name: str, root: Path | None = None):
-    """The MLflow training run that wrote checkpoint ``models/<name>.pt`` of a :func:`workspace`
-    (store under ``root``, default ``ws``), found by arm, seed and generator sha256."""
-    import torch
-
+def run_of(ws: Path, name: str, root: Path | None = None, block: str | None = None):
+    """The MLflow training run that wrote run ``name``'s checkpoint in a :func:`workspace` (store
+    under ``root``, default ``ws``; ``block`` as in :func:`checkpoint_in`), found by arm, seed
+    and generator sha256."""
     from qgan.core import tracking
-    ckpt = torch.load(ws / "models" / f"{name}.pt", weights_only=True)
+    ckpt = checkpoint_in(ws, name, block)
     arm, seed = name.rsplit("-", 1)
     found = tracking.RunLogger.find_training(arm, int(seed), ckpt["generator_sha256"], root or ws)
     return found.client.get_run(found.run_id)

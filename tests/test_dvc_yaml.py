@@ -59,8 +59,11 @@ def test_package_inits_hold_only_a_docstring():
         assert not extra, f"{init}: code in a package __init__ (list it in dvc.yaml deps or move it)"
 
 
+CONFIGLESS = {"slice"}  # stages with no params section of their own (slice reads train's and convert's)
+
+
 def test_params_sections_match_stage_names():
     stages = set(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
     sections = {k for k, v in yaml.safe_load((ROOT / "params.yaml").read_text()).items() if isinstance(v, dict)}
-    assert sections == stages
+    assert sections == stages - CONFIGLESS
     assert all((ROOT / "stages" / f"{s}.py").exists() for s in stages)

@@ -10,7 +10,8 @@ def test_committed_params_load_with_seed_recipe():
     assert p.latent_dim == 100
     assert (p.train.batch_size, p.train.lr, p.train.beta1) == (64, 0.0002, 0.5)
     assert p.train.arms == ("entropy", "prng") and p.convert.bits == 24
-    assert p.flat()["train.lr"] == 0.0002 and p.flat()["train.seeds"] == [0, 1, 2]
+    assert p.flat()["train.lr"] == 0.0002 and p.flat()["train.seeds"] == ["0-2"]
+    assert p.train.seed_list == (0, 1, 2) and p.train.blocks == [("0-2", (0, 1, 2))]
 
 
 @pytest.mark.parametrize("override, key", [
@@ -19,6 +20,9 @@ def test_committed_params_load_with_seed_recipe():
     ({"train": {"arms": ["entropy", "quantum-magic"]}}, "train.arms"),
     ({"train": {"arms": ["prng", "prng"]}}, "train.arms"),
     ({"train": {"seeds": [0, -1]}}, "train.seeds"),
+    ({"train": {"seeds": ["0-3", 2]}}, "train.seeds"),
+    ({"train": {"seeds": ["4-1"]}}, "train.seeds"),
+    ({"train": {"seeds": ["0..3"]}}, "train.seeds"),
     ({"convert": {"bits": 7}}, "convert.bits"),
     ({"convert": {"method": "ziggurat"}}, "convert.method"),
     ({"train": {"lr": 0}}, "train.lr"),
@@ -35,6 +39,11 @@ def test_bad_value_names_key_in_one_line(raw_params, override, key):
     message = str(info.value)
     assert message.startswith(f"params.yaml: {key}:"), message
     assert "\n" not in message
+
+
+def test_a_seed_in_two_blocks_is_named(raw_params):
+    with pytest.raises(ConfigError, match=r"train.seeds: 2 is not allowed \(seed 2 twice"):
+        dict_to_params(merged(raw_params, {"train": {"seeds": ["0-3", 2]}}))
 
 
 def test_a_bad_list_item_is_named_itself(raw_params):

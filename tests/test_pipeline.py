@@ -1,6 +1,7 @@
 """End to end with real DVC and a real MLflow store, in a temporary copy of this repo.
 
-Tiny config (256 images, 1 epoch, 2 seeds), reproduced once per module. The tests do not depend
+Tiny config (256 images, 1 epoch, 2 seeds in one block "0-1": each arm's stage trains both as
+one group), reproduced once per module. The tests do not depend
 on their order: a test that changes the workspace (a workspace experiment, a moved pool) puts it
 back (:func:`restored`), and queries name the default run by its params.
 """
@@ -112,6 +113,7 @@ def repo(tmp_path_factory) -> Path:
             (repo / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, repo / name)
     params = merged(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
+    params["train"]["seeds"] = ["0-1"]  # one block: a stage trains a group of two models
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     sh(repo, "git", "init", "-q", "-b", "main")
     sh(repo, "git", "config", "user.name", "qgan-test")  # dvc exp commits need an identity
@@ -120,7 +122,7 @@ def repo(tmp_path_factory) -> Path:
     sh(repo, "git", "commit", "-qm", "tiny")
     out = sh(repo, "dvc", "repro")
     assert ran_stages(out.stdout) == {"data", "harvest", "convert", "classifier", "evaluate",
-                                      "train@entropy-0", "train@entropy-1", "train@prng-0", "train@prng-1"}
+                                      "slice@0-1", "train@entropy-0-1", "train@prng-0-1"}
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "reproduced")
     return repo
@@ -128,8 +130,9 @@ def repo(tmp_path_factory) -> Path:
 
 def test_repro_outputs_then_clean_status_and_nothing_to_rerun(repo):
     for out in ("data/mnist/meta.json", "data/entropy/pool.bin", "data/noise/normals.npy", "models/classifier.pt",
-                "models/gan/entropy-1.pt", "metrics/evaluate.json", "reports/report.md", "reports/noise/noise.png",
-                "reports/train/prng-0/samples.png", "reports/figures/metrics.png"):
+                "data/noise/blocks/0-1/block.json", "models/gan/entropy-0-1/entropy-1.pt", "metrics/evaluate.json",
+                "reports/report.md", "reports/noise/noise.png", "reports/train/prng-0-1/prng-0/samples.png",
+                "reports/figures/metrics.png"):
         assert (repo / out).stat().st_size > 0, out
     manifest = json.loads((repo / "data/entropy/manifest.json").read_text())
     assert manifest["total_bytes"] == (repo / "data/entropy/pool.bin").stat().st_size
@@ -162,6 +165,7 @@ def test_replay_fetches_the_pool_from_dvc_and_is_bit_identical(repo):
     assert out.returncode == 0, out.stdout + out.stderr
     assert "fetched data/entropy/pool.bin with DVC from the working tree's dvc.lock" in out.stdout
     assert "code: this checkout matches the recorded revision" in out.stdout and "bit-identical" in out.stdout
+    assert "trained in block 0-1 (2 models, position 1); replayed alone" in out.stdout
     head = sh(repo, "git", "rev-parse", "HEAD").stdout.strip()  # the commit that recorded the pool
     assert from_git.returncode == 0, from_git.stdout + from_git.stderr
     assert f"fetched data/entropy/pool.bin with DVC from revision {head[:12]}" in from_git.stdout
@@ -213,7 +217,7 @@ def test_exp_run_latent_dim_reruns_only_what_depends_on_it(repo):
         out = sh(repo, "dvc", "exp", "run", "-S", "latent_dim=6")
     ran = ran_stages(out.stdout)
     assert {"data", "convert", "classifier"}.isdisjoint(ran), ran
-    assert {"train@entropy-0", "train@prng-1", "evaluate"} <= ran
+    assert {"train@entropy-0-1", "train@prng-0-1", "evaluate"} <= ran
     assert digest(repo / "data/entropy/pool.bin") == pool
     pipeline_runs(repo, "params.latent_dim = '6'", exp_name_of(out.stdout))  # a workspace experiment, every tag
     shown = json.loads(sh(repo, "dvc", "exp", "show", "--json").stdout)
@@ -225,6 +229,45 @@ def test_exp_run_latent_dim_reruns_only_what_depends_on_it(repo):
         for metric in ("fid", "kid", "precision", "recall", "density", "coverage"):
             assert {"entropy", "prng"} <= set(data[metric]) and "mean" in data[metric]["entropy"], metric
         assert set(data["verdicts"]["entropy_vs_prng"]) >= {"fid", "kid", "precision", "recall", "density", "coverage"}
+
+
+def test_adding_an_arm_trains_only_that_arm(repo):
+    """A new arm moves no pool range: its stage trains, evaluate re-runs, no other train stage does."""
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    with restored(repo):
+        out = sh(repo, "dvc", "exp", "run", "-S", "train.arms=[entropy,prng,torch]")
+        ran = ran_stages(out.stdout)
+        assert {"train@torch-0-1", "evaluate"} <= ran, ran
+        assert not {"train@entropy-0-1", "train@prng-0-1", "convert", "classifier"} & ran, ran
+        after = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+        for stage in ("train@entropy-0-1", "train@prng-0-1"):
+            assert after[stage]["outs"] == lock[stage]["outs"], stage
+        assert set(json.loads((repo / "metrics/evaluate.json").read_text())["fid"]) == {"entropy", "prng", "torch"}
+        for new in ("models/gan/torch-0-1", "reports/train/torch-0-1"):  # outputs of a stage the restored
+            shutil.rmtree(repo / new)                                    # params no longer have
+        (repo / "metrics/train/torch-0-1.json").unlink()
+
+
+def test_adding_seeds_trains_only_the_new_block(repo):
+    """Appending a block grows the pool and re-cuts every slice, but the old block's slice comes
+    out byte-identical, so its train stages do not run; the old generators stay as they were."""
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    with restored(repo):
+        out = sh(repo, "dvc", "exp", "run", "-S", "train.seeds=[0-1,2]")
+        ran = ran_stages(out.stdout)
+        assert {"harvest", "convert", "slice@0-1", "slice@2", "train@entropy-2", "train@prng-2", "evaluate"} <= ran
+        assert not {"train@entropy-0-1", "train@prng-0-1"} & ran, ran
+        after = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+        assert after["slice@0-1"]["outs"] == lock["slice@0-1"]["outs"]
+        for stage in ("train@entropy-0-1", "train@prng-0-1"):
+            assert after[stage]["outs"] == lock[stage]["outs"], stage
+        assert json.loads((repo / "metrics/evaluate.json").read_text())["paired"]["entropy_vs_prng"]["fid"][
+            "n_seeds"] == 3
+        for new in ("models/gan/entropy-2", "models/gan/prng-2", "reports/train/entropy-2", "reports/train/prng-2",
+                    "data/noise/blocks/2"):
+            shutil.rmtree(repo / new)
+        for new in ("metrics/train/entropy-2.json", "metrics/train/prng-2.json"):
+            (repo / new).unlink()
 
 
 def test_temp_experiment_logs_to_the_repo_store(repo):
@@ -280,11 +323,13 @@ def test_qrng_token_reaches_no_file_and_no_output(repo):
             assert emu.requests >= 40 and "harvest" in ran_stages(good.stdout)
         manifest = json.loads((repo / "data/entropy/manifest.json").read_text())
         assert manifest["total_bytes"] == target and manifest["emulated"] is True and manifest["quantum"] is False
-        parent, children = pipeline_runs(repo, "params.`harvest.source` = 'eaas'", exp_name_of(good.stdout))
-        runs = [parent, *children]
-        assert all(r.data.tags["quantum"] == "false" for r in runs)
-        assert all(r.data.tags["entropy_emulated"] == "true" and r.data.tags["entropy_source"] == "system,eaas"
-                   for r in runs)
+        # the appended bytes lie past every run's slots: no slice changed, so nothing re-trained, and the
+        # pipeline's parent run (evaluate) names the whole pool, QRNG chunks included
+        assert not {s for s in ran_stages(good.stdout) if s.startswith("train@")}
+        _, _, runs = runs_with(repo, "params.`harvest.source` = 'eaas'")
+        assert [r.data.tags["qgan_role"] for r in runs] == ["pipeline"] and runs[0].info.status == "FINISHED"
+        assert runs[0].data.tags["quantum"] == "false" and runs[0].data.tags["entropy_emulated"] == "true"
+        assert runs[0].data.tags["entropy_source"] == "system,eaas"
         with Emulator(EmulatorConfig(api="eaas", token="another-token")) as emu:  # the error path: 401
             params = yaml.safe_load((repo / "params.yaml").read_text())
             params["harvest"].update(source="eaas", url=emu.url, bytes=target + 5000)
@@ -301,12 +346,13 @@ def test_qrng_token_reaches_no_file_and_no_output(repo):
 def test_a_forced_rerun_with_the_same_result_changes_no_output(repo):
     """Outputs depend only on their content (no run ids, wall times or random archive names), so
     re-running a stage that computes the same thing leaves every md5 as it was."""
-    outs = ["models/classifier.pt", "metrics/classifier.json", "models/gan/prng-0.pt", "metrics/train/prng-0.json",
-            "reports/train/prng-0/losses.csv", "reports/train/prng-0/samples.png"]
+    outs = ["models/classifier.pt", "metrics/classifier.json", "models/gan/prng-0-1/prng-0.pt",
+            "metrics/train/prng-0-1.json", "reports/train/prng-0-1/prng-0/losses.csv",
+            "reports/train/prng-0-1/prng-1/samples.png"]
     before = {p: digest(repo / p) for p in outs}
     with restored(repo):
-        ran = ran_stages(sh(repo, "dvc", "repro", "-f", "-s", "classifier", "train@prng-0").stdout)
-        assert ran == {"classifier", "train@prng-0"}
+        ran = ran_stages(sh(repo, "dvc", "repro", "-f", "-s", "classifier", "train@prng-0-1").stdout)
+        assert ran == {"classifier", "train@prng-0-1"}
         assert {p: digest(repo / p) for p in outs} == before
         assert "up to date" in sh(repo, "dvc", "status").stdout  # nothing downstream to re-run
     classifier = json.loads((repo / "metrics/classifier.json").read_text())

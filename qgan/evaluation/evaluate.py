@@ -29,6 +29,7 @@ from qgan.evaluation.metrics import METRICS, features_to_metrics, features_to_re
 from qgan.evaluation.report import write_report
 from qgan.gan.data import Split, load_split, stratified_order
 from qgan.gan.models import Generator, state_dict_sha256, uint8_to_images
+from qgan.gan.run import checkpoint_path, figures_path
 from qgan.gan.training import generate_images
 from qgan.noise.convert import load_normals
 from qgan.noise.layout import records_to_accounting
@@ -42,6 +43,15 @@ def checkpoint_to_generator(checkpoint: dict, device: torch.device) -> Generator
     generator = Generator(checkpoint["latent_dim"]).to(device)
     generator.load_state_dict(checkpoint["generator"])
     return generator.eval()
+
+
+def same_training_noise(arm: str, seed: int, planned: dict, recorded: dict, params: Params) -> None:
+    """Refuse a checkpoint trained on other noise than ``train.seeds`` now assigns the run (the
+    train stage does not depend on ``train.seeds``, so a reordered list would go unnoticed)."""
+    if planned != {k: recorded.get(k) for k in planned}:
+        raise QganError(f"{arm}-{seed}: trained on noise {recorded.get('normals')} but train.seeds now gives it "
+                        f"{planned.get('normals')}; append new seeds instead of reordering, or re-run "
+                        f"`dvc repro -f train@{arm}-{params.train.block_of(seed)}`")
 
 
 def evaluate_runs(checkpoints: dict[tuple[str, int], dict], classifier: Classifier, train: Split,
@@ -63,8 +73,9 @@ def evaluate_runs(checkpoints: dict[tuple[str, int], dict], classifier: Classifi
     noise_records = {}
     for (arm, seed), checkpoint in sorted(checkpoints.items()):
         generator = checkpoint_to_generator(checkpoint, device)
-        noise = make_noise(arm, "eval", noise_context(params.noise_plan, len(train.labels), seed, pool_bytes, normals,
-                                                      reading=arm in POOL_ARMS))
+        ctx = noise_context(params.noise_plan, len(train.labels), seed, pool_bytes, normals, reading=arm in POOL_ARMS)
+        same_training_noise(arm, seed, make_noise(arm, "train", ctx).info, checkpoint["noise"]["train"], params)
+        noise = make_noise(arm, "eval", ctx)
         feats, probs = images_to_outputs(classifier, generate_images(generator, noise, n, batch), batch)
         scores.setdefault(arm, {})[seed] = score(feats, probs)
         noise_records[f"{arm}-{seed}"] = {**checkpoint["noise"], "eval": noise.record()}
@@ -121,11 +132,11 @@ def load_checkpoint(path: Path) -> dict:
 @dataclass(frozen=True)
 class EvaluateInputs:
     data: Path           # the data stage's folder (train and test splits, meta.json)
-    models: Path         # the train stages' checkpoints, <arm>-<seed>.pt
+    models: Path         # the train stages' folders, <arm>-<block>/<arm>-<seed>.pt
     classifier: Path     # the feature extractor's checkpoint
     normals: Path        # normals.npy (the evaluation noise of arms that read the pool)
     manifest: Path       # the pool's manifest.json
-    train_figures: Path  # the train stages' figure folders, <arm>-<seed>/ (linked from the report)
+    train_figures: Path  # the train stages' figure folders, <arm>-<block>/<arm>-<seed>/ (linked from the report)
 
 
 @dataclass(frozen=True)
@@ -151,25 +162,24 @@ def load_scoring(params: Params, inputs: EvaluateInputs, device: torch.device
     classifier.to(device).eval()
     checkpoints = {}
     for arm in params.train.arms:
-        for seed in params.train.seeds:
-            path = inputs.models / f"{arm}-{seed}.pt"
+        for seed in params.train.seed_list:
+            path = checkpoint_path(inputs.models, params, arm, seed)
             if not path.exists():
-                raise QganError(f"{path}: not found; run the train stage for {arm}-{seed}")
+                raise QganError(f"{path}: not found; run the train stage train@{arm}-{params.train.block_of(seed)}")
             checkpoints[(arm, seed)] = load_checkpoint(path)
     return classifier, checkpoints
 
 
-def write_figures_and_report(result: dict, runs: list[tuple[str, int]], manifest: dict, inputs: EvaluateInputs,
-                             report: ReportInputs, outputs: EvaluateOutputs) -> None:
+def write_figures_and_report(result: dict, runs: list[tuple[str, int]], manifest: dict, params: Params,
+                             inputs: EvaluateInputs, report: ReportInputs, outputs: EvaluateOutputs) -> None:
     """``per_seed.csv``, ``metrics.png`` and the report, whose figures link relative to it."""
     write_text_atomic(outputs.figures / "per_seed.csv", per_seed_csv(result))
     save_metric_panels({m: per_seed(result, m) for m in METRICS}, outputs.figures / "metrics.png",
                        {m: label for m, (label, _) in METRICS.items()})
-    train = inputs.train_figures
+    folder = {(a, s): figures_path(inputs.train_figures, params, a, s) for a, s in runs}
     figures = {"metrics": outputs.figures / "metrics.png", "noise": report.noise_figure,
-               **{f"grid:{a}-{s}": train / f"{a}-{s}" / "samples.png" for a, s in runs},
-               **{f"losses:{a}-{s}": train / f"{a}-{s}" / "losses.png" for a, s in runs},
-               **{f"epochs:{a}-{s}": train / f"{a}-{s}" / "epochs.png" for a, s in runs}}
+               **{f"{kind}:{a}-{s}": folder[(a, s)] / f"{name}.png" for a, s in runs
+                  for kind, name in (("grid", "samples"), ("losses", "losses"), ("epochs", "epochs"))}}
     figures = {k: os.path.relpath(p, outputs.report.parent) for k, p in figures.items() if p.exists()}
     write_report(outputs.report, result, manifest, read_json(report.noise_metrics),
                  read_json(report.entropy_metrics), read_json(report.classifier_metrics), runs, figures)
@@ -190,7 +200,7 @@ def run_evaluation(params: Params, inputs: EvaluateInputs, report: ReportInputs,
     result = evaluate_runs(checkpoints, classifier, train, test, params, int(manifest["total_bytes"]), normals,
                            device)
     write_json_atomic(outputs.metrics, result)
-    write_figures_and_report(result, list(checkpoints), manifest, inputs, report, outputs)
+    write_figures_and_report(result, list(checkpoints), manifest, params, inputs, report, outputs)
     log_evaluation(result, checkpoints, params, manifest, read_json(inputs.data / "meta.json")["digest"],
                    [outputs.report, outputs.metrics, outputs.figures / "metrics.png", report.noise_figure])
     return result

@@ -1,14 +1,16 @@
-"""Train one GAN (one arm, one seed) with the tutorial's recipe.
+"""Train GANs with the tutorial's recipe, one or many (arm, seed) models per process.
 
 Pairing: for a given seed every arm gets the same weight init, the same data order and the
 same dropout masks, from three independent seeds derived from the run's seed
 (:func:`pairing_seeds`): init from torch's global generator seeded before building G and D,
-data order from its own ``torch.Generator``, dropout from the global generator re-seeded
-after init (noise sources never touch it). Only the latent noise differs.
+data order from its own ``torch.Generator``, dropout masks from the engine's counter-based hash
+keyed by the dropout seed (:func:`qgan.gan.engine.dropout_masks`). Only the latent noise differs.
 
-Losses per step (BCE, as the tutorial):
-``L_D = BCE(D(x), 1) + BCE(D(G(z1)), 0)`` and ``L_G = BCE(D(G(z2)), 1)``, with fresh
-``z1, z2 ~ noise.sample(B, latent_dim)`` each step.
+Losses per step (BCE on D's sigmoid output, as the tutorial), per model:
+``L_D = BCE(D(x), 1) + BCE(D(G(z1)), 0)`` and ``L_G = BCE(D(G(z2)), 1)``, each BCE a mean over
+the batch, with fresh ``z1, z2 ~ noise.sample(B, latent_dim)`` each step; Adam on G and D.
+A group's models are stepped together (:class:`GanStack`); the group's objective is the sum of
+its models' losses, so each model's gradient is its own.
 """
 from __future__ import annotations
 
@@ -18,10 +20,10 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn as nn
 from tqdm import tqdm
 
 from qgan.gan.data import Split
+from qgan.gan.engine import Adam, StackedMLP, dropout_masks
 from qgan.gan.models import Discriminator, Generator, uint8_to_images
 from qgan.noise.layout import steps_per_epoch
 from qgan.noise.streams import NormalStream
@@ -30,6 +32,7 @@ from qgan.params import TrainConfig
 LOSS_COLUMNS = ("d_loss_real", "d_loss_fake", "g_loss")  # columns of the per-step loss table
 PAIRING_SPAWN_KEY = (0,)  # SeedSequence spawn key of the pairing seeds (noise streams use 2-word keys)
 PAIRING = ("init", "order", "dropout")
+aten = torch.ops.aten
 
 
 @dataclass
@@ -37,7 +40,7 @@ class TrainedGan:
     generator: Generator
     discriminator: Discriminator
     losses: np.ndarray      # (steps, 3) float32, columns LOSS_COLUMNS
-    seconds: float          # wall time of the training loop
+    seconds: float          # wall time of the training loop (of the whole group)
 
 
 def pairing_seeds(seed: int) -> dict[str, int]:
@@ -47,69 +50,123 @@ def pairing_seeds(seed: int) -> dict[str, int]:
 
 
 def build_pair(latent_dim: int, seed: int, device: torch.device) -> tuple[Generator, Discriminator]:
-    """G and D initialised from ``seed`` (identical across arms); the global generator is then
-    re-seeded for dropout, so dropout masks do not depend on how much init drew."""
-    seeds = pairing_seeds(seed)
-    torch.manual_seed(seeds["init"])
-    pair = Generator(latent_dim).to(device), Discriminator().to(device)
-    torch.manual_seed(seeds["dropout"])
-    return pair
+    """G and D initialised from ``seed`` (identical across arms; nn.Linear's default init)."""
+    torch.manual_seed(pairing_seeds(seed)["init"])
+    return Generator(latent_dim).to(device), Discriminator().to(device)
+
+
+class GanStack:
+    """M (arm, seed) GANs stepped together: stacked G and D, their Adams, data orders, dropout
+    keys and noise streams. ``step(real)`` is one D step then one G step for every model."""
+
+    def __init__(self, seeds: list[int], noises: list[NormalStream], cfg: TrainConfig, latent_dim: int,
+                 device: torch.device):
+        pairs = [build_pair(latent_dim, s, torch.device("cpu")) for s in seeds]
+        self.g = StackedMLP([g.model for g, _ in pairs], device)
+        self.d = StackedMLP([d.model for _, d in pairs], device)
+        betas = (cfg.beta1, cfg.beta2)
+        self.adam_g = Adam(self.g.views, self.g.grads, cfg.lr, betas)
+        self.adam_d = Adam(self.d.views, self.d.grads, cfg.lr, betas)
+        self.keys = torch.tensor([pairing_seeds(s)["dropout"] for s in seeds], dtype=torch.int64, device=device)
+        self.orders = [torch.Generator().manual_seed(pairing_seeds(s)["order"]) for s in seeds]
+        self.noises, self.latent_dim, self.device, self.batch = noises, latent_dim, device, cfg.batch_size
+        drops = [(i, layer.p) for i, layer in enumerate(self.d.layers) if isinstance(layer, torch.nn.Dropout)]
+        widths = [self.d.layers[i - 2].out_features for i, _ in drops]   # Linear -> LeakyReLU -> Dropout
+        self.p = drops[0][1]
+        b, m = self.batch, len(seeds)
+        self.mask_shapes = [(2 * b, w) for w in widths] + [(b, w) for w in widths]
+        self.targets = torch.cat([torch.ones(m, b, 1), torch.zeros(m, b, 1)], 1).to(device)   # (M, 2B, 1)
+        self.inv_batch = torch.full((m, 2 * b, 1), 1.0 / b, device=device)                   # d mean / d element
+        self.draw = 0
+
+    def epoch_images(self, images: torch.Tensor) -> torch.Tensor:
+        """Each model's shuffled copy of ``images (N, 784)``: ``(M, N, 784)``."""
+        perms = [torch.randperm(len(images), generator=g).to(self.device) for g in self.orders]
+        return torch.stack([images.index_select(0, p) for p in perms])
+
+    def _z(self) -> torch.Tensor:
+        return torch.stack([n.sample(self.batch, self.latent_dim) for n in self.noises]).to(self.device)  # (M,B,L)
+
+    def step(self, real: torch.Tensor) -> torch.Tensor:
+        """One D and one G Adam step on ``real (M, B, 784)``; returns losses ``(M, 3)``."""
+        b = self.batch
+        masks = dropout_masks(self.keys, self.draw, self.mask_shapes, self.p)
+        self.draw += 1
+        fake = self.g.forward(self._z())                                           # (M, B, 784)
+        prob = self.d.forward(torch.cat([real, fake], 1), masks[:2], save=True)    # (M, 2B, 1)
+        bce = aten.binary_cross_entropy(prob, self.targets, None, 0)               # (M, 2B, 1) per element
+        loss_real, loss_fake = bce[:, :b].mean((1, 2)), bce[:, b:].mean((1, 2))
+        self.d.backward(aten.binary_cross_entropy_backward(self.inv_batch, prob, self.targets, None, 0),
+                        inputs=False, optimizer=self.adam_d)
+
+        fake = self.g.forward(self._z(), save=True)
+        prob = self.d.forward(fake, masks[2:], save=True)                           # (M, B, 1)
+        ones = self.targets[:, :b]
+        loss_g = aten.binary_cross_entropy(prob, ones, None, 0).mean((1, 2))
+        d_fake = self.d.backward(aten.binary_cross_entropy_backward(self.inv_batch[:, :b], prob, ones, None, 0),
+                                 weights=False)                                    # D's gradients are not kept
+        self.g.backward(d_fake, inputs=False, optimizer=self.adam_g)
+        return torch.stack([loss_real, loss_fake, loss_g], 1)
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """Images ``(M, n, 1, 28, 28)`` from ``z (M, n, latent_dim)``, G in eval mode."""
+        return self.g.forward(z.to(self.device), train=False).view(z.shape[0], -1, 1, 28, 28)
+
+    def to_modules(self, latent_dim: int) -> list[tuple[Generator, Discriminator]]:
+        out = []
+        for g_state, d_state in zip(self.g.state_dicts(), self.d.state_dicts()):
+            g, d = Generator(latent_dim), Discriminator()
+            g.model.load_state_dict(g_state)
+            d.model.load_state_dict(d_state)
+            out.append((g.to(self.device).eval(), d.to(self.device).eval()))
+        return out
+
+
+@torch.no_grad()
+def train_group(train: Split, cfg: TrainConfig, latent_dim: int, seeds: list[int], noises: list[NormalStream],
+                device: torch.device, desc: str = "train", progress: bool = True,
+                on_epoch_end: Callable[[int, Callable[[list[torch.Tensor]], list[torch.Tensor]]], None] | None = None
+                ) -> list[TrainedGan]:
+    """Train one GAN per (seed, noise) for ``cfg.epochs`` epochs, all stepped together.
+
+    A model's weights do not depend on the other models of the group or on its position in it
+    (on the CPU, tested bit for bit: every kernel computes each model's slice alone).
+    ``on_epoch_end(epoch, generate)`` is called after each epoch (1-based); ``generate(zs)`` maps
+    one ``(n, latent_dim)`` noise per model to its images ``(n, 1, 28, 28)`` on the CPU (G in eval mode).
+    """
+    group = GanStack(seeds, noises, cfg, latent_dim, device)
+    images = uint8_to_images(train.images).view(len(train.images), -1).to(device)   # (N, 784) in [-1, 1]
+    batch, steps = cfg.batch_size, steps_per_epoch(len(images), cfg.batch_size)
+    losses = torch.zeros(cfg.epochs * steps, len(seeds), 3, device=device)        # (steps, M, 3)
+    bar = tqdm(total=cfg.epochs * steps * len(seeds), desc=desc, unit="model-step", disable=not progress)
+    start = time.perf_counter()
+
+    def generate(zs: list[torch.Tensor]) -> list[torch.Tensor]:
+        return list(group.generate(torch.stack(zs)).cpu().unbind(0))
+
+    for epoch in range(cfg.epochs):
+        shuffled = group.epoch_images(images)                    # (M, N, 784)
+        for i in range(steps):
+            step = epoch * steps + i
+            losses[step] = group.step(shuffled[:, i * batch:(i + 1) * batch])
+            bar.update(len(seeds))
+            if step % 50 == 0 or step == len(losses) - 1:
+                row = losses[step].mean(0).tolist()
+                bar.set_postfix(epoch=f"{epoch + 1}/{cfg.epochs}", d_loss=f"{row[0] + row[1]:.3f}",
+                                g_loss=f"{row[2]:.3f}")
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1, generate)
+    bar.close()
+    seconds = time.perf_counter() - start
+    table = losses.cpu().numpy()
+    return [TrainedGan(g, d, table[:, k], seconds) for k, (g, d) in enumerate(group.to_modules(latent_dim))]
 
 
 def train_gan(train: Split, cfg: TrainConfig, latent_dim: int, seed: int, noise: NormalStream,
-              device: torch.device, desc: str = "train", progress: bool = True,
-              on_epoch_end: Callable[[int, Generator], None] | None = None) -> TrainedGan:
-    """Run ``cfg.epochs`` epochs of alternating D and G Adam steps on ``train``.
-
-    ``on_epoch_end(epoch, generator)`` is called after each epoch (1-based) with G in eval
-    mode under ``torch.no_grad``; it must not draw from torch's global generator.
-    """
-    generator, discriminator = build_pair(latent_dim, seed, device)
-    order_rng = torch.Generator().manual_seed(pairing_seeds(seed)["order"])
-    images = uint8_to_images(train.images)  # (N, 1, 28, 28) in [-1, 1]
-    opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-    bce = nn.BCELoss()
-    batch = cfg.batch_size
-    ones = torch.ones(batch, 1, device=device)
-    zeros = torch.zeros(batch, 1, device=device)
-    steps = steps_per_epoch(len(images), batch)
-    losses = torch.zeros(cfg.epochs * steps, 3, device=device)
-    bar = tqdm(total=cfg.epochs * steps, desc=desc, unit="step", disable=not progress)
-    start = time.perf_counter()
-    generator.train(), discriminator.train()
-    for epoch in range(cfg.epochs):
-        perm = torch.randperm(len(images), generator=order_rng)
-        for i in range(steps):
-            real = images[perm[i * batch:(i + 1) * batch]].to(device)     # (B, 1, 28, 28)
-            z = noise.sample(batch, latent_dim).to(device)                 # (B, latent_dim)
-            fake = generator(z)
-            loss_real = bce(discriminator(real), ones)
-            loss_fake = bce(discriminator(fake.detach()), zeros)
-            opt_d.zero_grad()
-            (loss_real + loss_fake).backward()
-            opt_d.step()
-
-            z = noise.sample(batch, latent_dim).to(device)                 # (B, latent_dim)
-            loss_g = bce(discriminator(generator(z)), ones)
-            opt_g.zero_grad()
-            loss_g.backward()
-            opt_g.step()
-
-            step = epoch * steps + i
-            losses[step] = torch.stack([loss_real.detach(), loss_fake.detach(), loss_g.detach()])
-            bar.update()
-            if step % 25 == 0 or step == len(losses) - 1:
-                d, g = (losses[step, 0] + losses[step, 1]).item(), losses[step, 2].item()
-                bar.set_postfix(epoch=f"{epoch + 1}/{cfg.epochs}", d_loss=f"{d:.3f}", g_loss=f"{g:.3f}")
-        if on_epoch_end is not None:
-            generator.eval()
-            with torch.no_grad():
-                on_epoch_end(epoch + 1, generator)
-            generator.train()
-    bar.close()
-    seconds = time.perf_counter() - start
-    return TrainedGan(generator.eval(), discriminator.eval(), losses.cpu().numpy(), seconds)
+              device: torch.device, desc: str = "train", progress: bool = True, on_epoch_end=None) -> TrainedGan:
+    """One GAN: :func:`train_group` with a group of one."""
+    return train_group(train, cfg, latent_dim, [seed], [noise], device, desc, progress, on_epoch_end)[0]
 
 
 @torch.no_grad()

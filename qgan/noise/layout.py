@@ -4,12 +4,14 @@ One training step draws two latent batches (one for the D step, one for the G st
 so a run draws ``T = epochs * (n_train // batch_size) * 2 * batch_size * latent_dim``
 training normals, ``G = GRID_SIZE * latent_dim`` normals for its fixed sample grid and
 ``E = n_samples * latent_dim`` normals for evaluation. The ``entropy`` run of the seed
-in position s of ``train.seeds`` reads, in ``normals.npy``::
+in position s of ``train.seeds`` (blocks expanded) reads, in ``normals.npy``, from its slot's
+start ``b = s*(T'+G+E)``::
 
-    train [s*T', (s+1)*T')      grid S*T' + [s*G, (s+1)*G)      eval S*(T'+G) + [s*E, (s+1)*E)
+    train [b, b+T')      grid [b+T', b+T'+G)      eval [b+T'+G, b+T'+G+E)
 
 with S = len(train.seeds) and the training span ``T' = T`` when the pool holds all
-``S*(T+G+E)`` normals. A shorter pool stops the train stage (``train.on_exhausted: error``)
+``S*(T+G+E)`` normals. Slots are whole and in seed order, so adding seeds appends slots and
+moves no existing range. A shorter pool stops the train stage (``train.on_exhausted: error``)
 or, with ``cycle``, shrinks the span to what the pool allows, in whole training steps, and
 each run reads its span ``T / T'`` times (the *reuse factor*); grid and evaluation ranges are
 never reused. Every size is even, so a range of normals ``[a, b)`` is exactly pool bytes
@@ -86,20 +88,25 @@ class NoiseLayout:
     demand: RunDemand   # normals per run
     train_span: int     # normals of each slot's training range (< demand.train_normals: cycled)
 
+    @property
+    def slot_size(self) -> int:
+        """Normals of one slot: ``T' + G + E``."""
+        return self.train_span + self.demand.grid_normals + self.demand.eval_normals
+
     def _range(self, offset: int, size: int, slot: int) -> tuple[int, int]:
         if not 0 <= slot < self.slots:
             raise ValueError(f"slot {slot} outside 0..{self.slots - 1}")
-        return offset + slot * size, offset + (slot + 1) * size
+        start = slot * self.slot_size + offset
+        return start, start + size
 
     def train_range(self, slot: int) -> tuple[int, int]:
         return self._range(0, self.train_span, slot)
 
     def grid_range(self, slot: int) -> tuple[int, int]:
-        return self._range(self.slots * self.train_span, self.demand.grid_normals, slot)
+        return self._range(self.train_span, self.demand.grid_normals, slot)
 
     def eval_range(self, slot: int) -> tuple[int, int]:
-        offset = self.slots * (self.train_span + self.demand.grid_normals)
-        return self._range(offset, self.demand.eval_normals, slot)
+        return self._range(self.train_span + self.demand.grid_normals, self.demand.eval_normals, slot)
 
     def region_range(self, region: str, slot: int) -> tuple[int, int]:
         """``[start, stop)`` in ``normals.npy`` of ``region`` (train, grid, eval) of ``slot``."""
@@ -117,7 +124,7 @@ class NoiseLayout:
 
     @property
     def total_normals(self) -> int:
-        return self.slots * (self.train_span + self.demand.grid_normals + self.demand.eval_normals)
+        return self.slots * self.slot_size
 
 
 def noise_layout(plan: NoisePlan, n_train: int, pool_bytes: int | None = None, reading: bool = True

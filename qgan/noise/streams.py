@@ -22,7 +22,7 @@ Sources never touch torch's global RNG, so dropout and init stay paired across a
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -245,11 +245,16 @@ def make_noise(arm: str, region: str, ctx: NoiseContext) -> NormalStream:
 
 
 def noise_context(plan: NoisePlan, n_train: int, seed: int, pool_bytes: int | None, normals: np.ndarray | None,
-                  reading: bool = True) -> NoiseContext:
+                  reading: bool = True, train_span: int | None = None) -> NoiseContext:
     """The context of the run with ``seed``: the layout a pool of ``pool_bytes`` allows
-    (:func:`qgan.noise.layout.noise_layout`; ``reading``: the run's arm reads the pool) and the
-    pool's normals for arms that read them."""
+    (:func:`qgan.noise.layout.noise_layout`; ``reading``: the run's arm reads the pool), or the
+    layout with a given ``train_span`` (a block's record, a replayed run's), and the pool's normals
+    for arms that read them."""
     if seed not in plan.seeds:
         raise QganError(f"seed {seed} is not in train.seeds {list(plan.seeds)}")
-    return NoiseContext(seed=seed, slot=plan.seeds.index(seed), layout=noise_layout(plan, n_train, pool_bytes, reading),
-                        normals=normals, bits=plan.bits, method=plan.method)
+    if train_span is None:
+        layout = noise_layout(plan, n_train, pool_bytes, reading)
+    else:
+        layout = replace(noise_layout(plan, n_train), train_span=train_span)
+    return NoiseContext(seed=seed, slot=plan.seeds.index(seed), layout=layout, normals=normals, bits=plan.bits,
+                        method=plan.method)

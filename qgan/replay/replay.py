@@ -32,7 +32,7 @@ from qgan.core.numerics import differs_from, env_of_record
 from qgan.core.runtime import make_deterministic, select_device
 from qgan.gan.data import load_split, source_to_data_dir
 from qgan.gan.models import state_dict_sha256
-from qgan.gan.run import RECORD_FORMAT, RECORD_PATH, open_session, train_run
+from qgan.gan.run import RECORD_FORMAT, RECORD_PATH, open_session, train_runs
 from qgan.gan.training import LOSS_COLUMNS
 from qgan.noise.convert import load_normals, pool_to_normals_file
 from qgan.noise.streams import POOL_ARMS
@@ -186,8 +186,8 @@ def prepare_inputs(record: dict, run, root: Path, pool: Path, data_dir: Path, fe
     data_path, line = resolve_data(record, data_dir, tmp)
     note(line)
     if arm not in POOL_ARMS:
-        note(f"entropy: arm {arm} does not read the pool (its layout uses the recorded pool size "
-             f"{record['entropy']['bytes']:,} bytes)")
+        note(f"entropy: arm {arm} does not read the pool (its layout uses the recorded training span of "
+             f"{record['noise']['train_span']:,} normals)")
         return data_path, None
     pool_file, line = resolve_pool(record, run, pool, root, fetch, tmp)
     note(line)
@@ -208,6 +208,21 @@ def differences_from_record(record: dict, sha: str, losses: np.ndarray, recorded
     if drawn != record["noise"]["train"]["drawn"]:
         out.append(f"{drawn:,} training normals drawn (recorded {record['noise']['train']['drawn']:,})")
     return out
+
+
+def replay_group(record: dict, device_kind: str, note) -> tuple[list[int], int]:
+    """The seeds to train again and the run's position among them. On the CPU a model's weights
+    do not depend on its group (tests/gan/test_training.py), so the run trains alone; on CUDA
+    batched kernels may round with the group's size, so the whole recorded group trains again."""
+    group = record.get("group")
+    if group is None or group["size"] == 1:
+        return [record["seed"]], 0
+    if device_kind == "cpu":
+        note(f"group: trained in block {group['block']} ({group['size']} models, position {group['position']}); "
+             "replayed alone (on the CPU a model does not depend on its group)")
+        return [record["seed"]], 0
+    note(f"group: re-training the whole block {group['block']} ({group['size']} models) as recorded")
+    return list(group["seeds"]), group["position"]
 
 
 def _replay(run_id: str, root: Path, pool: Path, data_dir: Path, fetch: bool, progress: bool, say,
@@ -243,7 +258,10 @@ def _replay(run_id: str, root: Path, pool: Path, data_dir: Path, fetch: bool, pr
         if drift:
             note("environment differs: " + ", ".join(drift))
         train = load_split(data_path, "train")
-        session = open_session(params, arm, seed, len(train.labels), record["entropy"]["bytes"], normals)
+        seeds, position = replay_group(record, kind, note)
+        sessions = [open_session(params, arm, s, len(train.labels), record["noise"]["train_span"], normals)
+                    for s in seeds]
+        session = sessions[position]
         planned = session.noise.info
         if planned != {k: record["noise"]["train"].get(k) for k in planned}:
             result.differences.append(f"training noise range {planned} differs from the record's "
@@ -251,7 +269,7 @@ def _replay(run_id: str, root: Path, pool: Path, data_dir: Path, fetch: bool, pr
         note(f"noise: training reads {planned.get('source')} normals {planned['normals']} "
              f"(reuse factor {record['noise']['reuse_factor']}); training on {device} with {recorded_rt['threads']} "
              "thread(s)")
-        trained = train_run(params, session, train, device, progress)
+        trained = train_runs(params, sessions, train, device, progress)[position]
         sha = state_dict_sha256(trained.generator)
         result.differences += differences_from_record(record, sha, trained.losses, recorded_losses(client, run_id),
                                                       session.noise.drawn)

@@ -89,15 +89,13 @@ def test_training_and_replay_against_a_remote_tracking_server(workspace, tiny_pa
                                                              capsys):
     import json
 
-    import torch
-
     from qgan.cli import main
-    from tests.conftest import train_in
+    from tests.conftest import checkpoint_in, train_in
 
     url, server = mlflow_server
     monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
     train_in(workspace, tiny_params, "entropy", 0)
-    ckpt = torch.load(workspace / "models" / "entropy-0.pt", weights_only=True)
+    ckpt = checkpoint_in(workspace, "entropy-0")
     assert not (workspace / "mlflow.db").exists() and not (workspace / "mlruns").exists()  # all went to the server
 
     client = tracking._client(workspace)

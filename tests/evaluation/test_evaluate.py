@@ -67,15 +67,17 @@ def test_evaluation_writes_metrics_report_and_logs_to_parent_and_children(worksp
         assert run["train"]["size"] == result["noise"]["entropy-0"]["train"]["size"]  # every arm alike
 
     report = (workspace / "reports" / "report.md").read_text()
-    assert "FID-LeNet" in report and "train/entropy-0/samples.png" in report and "not comparable" in report
+    assert "FID-LeNet" in report and "train/entropy-0/entropy-0/samples.png" in report and "not comparable" in report
     assert "## Verdicts" in report and "**entropy vs prng** over 2 paired seeds" in report
-    assert "## Controls" in report and "train/prng-1/losses.png" in report
+    assert "## Controls" in report and "train/prng-1/prng-1/losses.png" in report
     assert "- Negative control `prng2` vs `prng`: " in report and "- Positive control `legacy8` vs `prng`: " in report
     assert "16 tests judged as one family at alpha = 0.01 (Holm)" in report
     assert "| bytes | serial 2 | 10,000 |" in report and "bits per byte over" in report
     assert "## Noise accounting" in report and "No normal was read twice" in report
-    assert "![epochs legacy8-1](train/legacy8-1/epochs.png)" in report
-    assert "| entropy-1 | pool | [4,096, 8,192) | [12,288, 24,576) | 4,096 | 1 |" in report
+    assert "![epochs legacy8-1](train/legacy8-1/legacy8-1/epochs.png)" in report
+    (a, b), (c, d) = result["noise"]["entropy-1"]["train"]["normals"], result["noise"]["entropy-1"]["train"]["bytes"]
+    assert a == result["noise"]["entropy-0"]["eval"]["normals"][1] and (c, d) == (3 * a, 3 * b)  # slot 1 follows slot 0
+    assert f"| entropy-1 | pool | [{a:,}, {b:,}) | [{c:,}, {d:,}) | 4,096 | 1 |" in report
     assert (workspace / "reports" / "figures" / "metrics.png").exists()
     assert (workspace / "reports" / "figures" / "per_seed.csv").read_text().startswith("run,arm,seed,fid,kid,")
 

@@ -8,13 +8,13 @@ import torch
 
 from qgan.core import tracking
 from qgan.noise.layout import PoolTooSmall, budget_report, run_demand
-from tests.conftest import evaluate_in, run_of, short_pool_workspace, train_in
+from tests.conftest import checkpoint_in, evaluate_in, run_of, short_pool_workspace, train_block_in, train_in
 
 pytestmark = pytest.mark.integration  # trains GANs and logs to a real MLflow store
 
 
 def _ckpt(ws, name):
-    return torch.load(ws / "models" / f"{name}.pt", weights_only=True)
+    return checkpoint_in(ws, name)
 
 
 def test_training_records_accounting_and_mlflow_run(workspace, tiny_params):
@@ -22,14 +22,16 @@ def test_training_records_accounting_and_mlflow_run(workspace, tiny_params):
     ckpt = _ckpt(workspace, "entropy-1")
     d = run_demand(tiny_params.noise_plan, 256)
     train = ckpt["noise"]["train"]
-    assert train["normals"] == [d.train_normals, 2 * d.train_normals]  # seed 1 sits in slot 1
-    assert train["bytes"] == [3 * d.train_normals, 6 * d.train_normals]  # 24-bit: 3 bytes per normal
+    slot = d.train_normals + d.grid_normals + d.eval_normals  # seed 1 sits in slot 1, after slot 0's three ranges
+    assert train["normals"] == [slot, slot + d.train_normals]
+    assert train["bytes"] == [3 * slot, 3 * (slot + d.train_normals)]  # 24-bit: 3 bytes per normal
     assert train["drawn"] == train["size"] == d.train_normals and train["reuse_factor"] == 1.0
     assert ckpt["noise"]["grid"]["drawn"] == 64 * 8 and ckpt["noise"]["eval"]["drawn"] == 0  # eval: planned
-    assert ckpt["noise"]["eval"]["normals"][0] >= 2 * (d.train_normals + d.grid_normals)
+    assert ckpt["noise"]["grid"]["normals"] == [slot + d.train_normals, slot + d.train_normals + d.grid_normals]
+    assert ckpt["noise"]["eval"]["normals"] == [slot + d.train_normals + d.grid_normals, 2 * slot]
     assert metrics["generator_sha256"] == ckpt["generator_sha256"] and metrics["reuse_factor"] == 1.0
     for name in ("samples.png", "epochs.png", "losses.png", "losses.csv"):
-        assert (workspace / "reports" / "train" / "entropy-1" / name).stat().st_size > 0
+        assert (workspace / "reports" / "train" / "entropy-1" / "entropy-1" / name).stat().st_size > 0
 
     client = tracking._client(workspace)
     assert not {"mlflow_run_id", "mlflow_parent_run_id", "seconds"} & (set(ckpt) | set(metrics))  # content only
@@ -46,7 +48,7 @@ def test_training_records_accounting_and_mlflow_run(workspace, tiny_params):
     assert params["latent_dim"] == "8" and params["arm"] == "entropy" and params["train.on_exhausted"] == "error"
     assert params["runtime.threads"] == "2" and params["runtime.torch"] == torch.__version__
     assert len(client.get_metric_history(run.info.run_id, "g_loss")) == len(np.loadtxt(
-        workspace / "reports" / "train" / "entropy-1" / "losses.csv", delimiter=",", skiprows=1))
+        workspace / "reports" / "train" / "entropy-1" / "entropy-1" / "losses.csv", delimiter=",", skiprows=1))
     inputs = {i.dataset.name: i for i in run.inputs.dataset_inputs}
     assert set(inputs) == {"mnist-bundled", "entropy-pool"}
     assert inputs["entropy-pool"].dataset.digest == manifest["sha256"][:32]
@@ -85,3 +87,27 @@ def test_short_pool_stops_with_the_numbers_then_cycles_in_every_arm(workspace, t
     result = evaluate_in(short, cycle)
     assert result["accounting"]["max_reuse_factor"] == ent["reuse_factor"]
     assert "**Training noise was reused**" in (short / "reports" / "report.md").read_text()
+
+
+def test_a_block_trains_as_one_group_and_logs_each_run(workspace, tiny_params):
+    """One stage call for block "0-1": a checkpoint, a figure folder and an MLflow child per run,
+    each recording the group it trained in; the block's metrics file holds both runs."""
+    params = replace(tiny_params, train=replace(tiny_params.train, seeds=("0-1",)))
+    metrics = train_block_in(workspace, params, "prng", "0-1")
+    assert set(metrics) == {"prng-0", "prng-1"}
+    assert json.loads((workspace / "metrics" / "prng-0-1.json").read_text()) == metrics
+    for position, seed in enumerate((0, 1)):
+        ckpt = checkpoint_in(workspace, f"prng-{seed}", "0-1")
+        assert ckpt["group"] == {"block": "0-1", "seeds": [0, 1], "position": position, "size": 2, "device": "cpu"}
+        assert ckpt["generator_sha256"] == metrics[f"prng-{seed}"]["generator_sha256"]
+        assert (workspace / "reports" / "train" / "prng-0-1" / f"prng-{seed}" / "epochs.png").stat().st_size > 0
+        run = run_of(workspace, f"prng-{seed}", block="0-1")
+        assert run.data.tags[tracking.TAG_SEED] == str(seed) and run.data.tags["group"].startswith("0-1 (2 models")
+        assert run.data.metrics["group_seconds"] >= run.data.metrics["seconds"] > 0
+    assert metrics["prng-0"]["generator_sha256"] != metrics["prng-1"]["generator_sha256"]
+    from qgan.core.errors import QganError
+    from qgan.gan.run import TrainInputs, TrainOutputs, run_training
+    inputs = TrainInputs(workspace / "data", workspace / "blocks" / "0-1", workspace / "manifest.json")
+    with pytest.raises(QganError, match="train block '2-3' is not in train.seeds"):
+        run_training(params, "prng", "2-3", inputs, TrainOutputs(*(workspace / "x" / n for n in "abc")))
+    assert not (workspace / "x").exists()

@@ -5,7 +5,7 @@ import torch
 from qgan.core.runtime import make_deterministic
 from qgan.gan.data import Split
 from qgan.gan.models import state_dict_sha256
-from qgan.gan.training import generate_images, train_gan
+from qgan.gan.training import generate_images, train_gan, train_group
 from qgan.noise.layout import run_demand
 from qgan.noise.streams import make_noise, noise_context
 
@@ -65,9 +65,11 @@ def test_epoch_callback_sees_eval_mode_and_does_not_change_training(tiny_params,
     params = replace(tiny_params, train=replace(tiny_params.train, epochs=2))
     seen = []
 
-    def on_epoch_end(epoch, generator):
-        seen.append((epoch, generator.training, torch.is_grad_enabled()))
-        generator(torch.zeros(4, params.latent_dim))  # what the grid logger does
+    def on_epoch_end(epoch, generate):
+        images = generate([torch.zeros(4, params.latent_dim)])  # what the grid logger does
+        seen.append((epoch, images[0].shape, torch.is_grad_enabled()))
+        again = generate([torch.zeros(4, params.latent_dim)])
+        assert torch.equal(images[0], again[0])  # eval mode: BatchNorm's running stats, no update
 
     make_deterministic(2)
     ctx = noise_context(params.noise_plan, 96, 0, None, None)
@@ -76,9 +78,59 @@ def test_epoch_callback_sees_eval_mode_and_does_not_change_training(tiny_params,
     make_deterministic(2)
     without = train_gan(small_split, params.train, params.latent_dim, 0, make_noise("prng", "train", ctx),
                         torch.device("cpu"), progress=False)
-    assert seen == [(1, False, False), (2, False, False)]
+    assert seen == [(1, (4, 1, 28, 28), False), (2, (4, 1, 28, 28), False)]
     assert state_dict_sha256(with_cb.generator) == state_dict_sha256(without.generator)
     assert np.array_equal(with_cb.losses, without.losses)
+    with torch.no_grad():  # the last grid equals the trained module's output in eval mode
+        final = []
+        on_epoch_end_last = lambda e, g: final.append(g([torch.zeros(4, params.latent_dim)])[0])  # noqa: E731
+        make_deterministic(2)
+        train_gan(small_split, params.train, params.latent_dim, 0, make_noise("prng", "train", ctx),
+                  torch.device("cpu"), progress=False, on_epoch_end=on_epoch_end_last)
+        assert torch.equal(final[-1], without.generator(torch.zeros(4, params.latent_dim)))
+
+
+def _group(params, split, arm, seeds, normals):
+    """Train ``seeds`` of ``arm`` as one group; returns {seed: TrainedGan}."""
+    make_deterministic(2)
+    noises = [make_noise(arm, "train", noise_context(params.noise_plan, len(split.labels), s, 3 * len(normals),
+                                                     normals)) for s in seeds]
+    return dict(zip(seeds, train_group(split, params.train, params.latent_dim, list(seeds), noises,
+                                       torch.device("cpu"), progress=False)))
+
+
+@pytest.fixture
+def wide_params(tiny_params):
+    from dataclasses import replace
+    return replace(tiny_params, train=replace(tiny_params.train, seeds=("0-3", 5, 7, 9)))
+
+
+def test_a_model_does_not_depend_on_its_group_or_position(wide_params, small_split):
+    """Composition and position independence on the CPU, bit for bit: seed 0 trained alone, with
+    other seeds, first or last, gives the same generator, discriminator and per-step losses."""
+    normals = _normals(wide_params)
+    alone = _group(wide_params, small_split, "entropy", [0], normals)[0]
+    groups = [[0, 5, 7], [9, 3, 0], [2, 0], [0, 1, 2, 3, 5, 7, 9]]
+    for seeds in groups:
+        run = _group(wide_params, small_split, "entropy", seeds, normals)[0]
+        assert state_dict_sha256(run.generator) == state_dict_sha256(alone.generator), seeds
+        assert state_dict_sha256(run.discriminator) == state_dict_sha256(alone.discriminator), seeds
+        assert np.array_equal(run.losses, alone.losses), seeds
+    mates = _group(wide_params, small_split, "entropy", [5, 0], normals)
+    assert state_dict_sha256(mates[5].generator) != state_dict_sha256(mates[0].generator)
+
+
+def test_paired_design_holds_inside_groups(wide_params, small_split):
+    """Arms of a seed share init, data order and dropout masks wherever the seed sits in its
+    group: the first D loss on real images is identical across arms, and differs across seeds."""
+    normals = _normals(wide_params)
+    entropy = _group(wide_params, small_split, "entropy", [0, 1, 2], normals)
+    prng = _group(wide_params, small_split, "prng", [2, 0, 1], normals)
+    torch_arm = _group(wide_params, small_split, "torch", [1, 2, 0], normals)
+    for seed in (0, 1, 2):
+        assert entropy[seed].losses[0, 0] == prng[seed].losses[0, 0] == torch_arm[seed].losses[0, 0]
+        assert entropy[seed].losses[0, 1] != prng[seed].losses[0, 1]  # the fake loss sees the noise
+    assert len({entropy[s].losses[0, 0] for s in (0, 1, 2)}) == 3
 
 
 def test_pairing_seeds_are_independent_per_purpose_and_seed():
@@ -86,15 +138,3 @@ def test_pairing_seeds_are_independent_per_purpose_and_seed():
     a, b = pairing_seeds(0), pairing_seeds(1)
     assert set(a) == {"init", "order", "dropout"} and len(set(a.values()) | set(b.values())) == 6
     assert pairing_seeds(0) == a and all(0 <= v < 2 ** 63 for v in a.values())
-
-
-def test_dropout_masks_do_not_depend_on_how_much_init_drew():
-    """Dropout draws from torch's global generator, re-seeded after init: a model with more
-    weights to initialise (a larger latent_dim) still gets the same dropout masks."""
-    from qgan.gan.training import build_pair
-    masks = []
-    for latent_dim in (8, 100):
-        _, discriminator = build_pair(latent_dim, 3, torch.device("cpu"))
-        dropout = discriminator.model[2]
-        masks.append(dropout(torch.ones(16, 512)) == 0)  # train mode: a fresh mask
-    assert torch.equal(masks[0], masks[1]) and 0 < masks[0].float().mean() < 1

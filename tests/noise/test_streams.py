@@ -133,5 +133,6 @@ def test_cycled_layout_reuses_identically_in_every_arm(tiny_params, pool_bytes):
         records[arm] = src.record()
     assert {r["reuse_factor"] for r in records.values()} == {2.0}
     assert {r["size"] for r in records.values()} == {span}
-    assert records["entropy"]["normals"] == [span, 2 * span]  # seed 1 sits in slot 1
-    assert records["entropy"]["bytes"] == [3 * span, 6 * span]
+    slot = ctx.layout.slot_size  # seed 1 sits in slot 1, after slot 0's train, grid and eval ranges
+    assert records["entropy"]["normals"] == [slot, slot + span]
+    assert records["entropy"]["bytes"] == [3 * slot, 3 * (slot + span)]

@@ -7,10 +7,9 @@ import json
 import shutil
 
 import pytest
-import torch
 
 from qgan.cli import main
-from tests.conftest import run_of, short_pool_workspace, train_in
+from tests.conftest import checkpoint_in, run_of, short_pool_workspace, train_in
 
 pytestmark = pytest.mark.integration  # trains and replays through a real MLflow store
 
@@ -51,7 +50,9 @@ def test_replay_refuses_a_pool_with_one_byte_flipped(workspace, tiny_params, cap
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("qgan: error: replay refused: ")
-    assert "the first 30,720 bytes hash to" in lines[0] and "the run recorded" in lines[0]
+    prefix = json.loads((workspace / "blocks" / "0" / "block.json").read_text())["pool"]["total_bytes"]
+    assert prefix == pool.stat().st_size // 2  # seed 0's slot: the first half of a pool sized for two seeds
+    assert f"the first {prefix:,} bytes hash to" in lines[0] and "the run recorded" in lines[0]
     assert "bit-identical" not in out and "training" not in out.split("noise:")[-1]
 
 
@@ -62,7 +63,7 @@ def test_replay_without_a_pool_needs_dvc_except_for_prng(workspace, tiny_params,
     code, out, err = _replay(capsys, _run_id(workspace, "prng-0"))
     assert code == 0 and "arm prng does not read the pool" in out and "bit-identical" in out
     code, out, err = _replay(capsys, _run_id(workspace, "entropy-0"))
-    assert code == 2 and "replay refused: no DVC revision holds the recorded pool (30,720 bytes" in err
+    assert code == 2 and "replay refused: no DVC revision holds the recorded pool (15,360 bytes" in err
 
 
 def test_replay_says_what_differs_with_exit_1(workspace, tiny_params, capsys):
@@ -95,7 +96,7 @@ def test_replay_of_a_cycled_run_on_a_short_pool(workspace, tiny_params, capsys):
     code, out, err = _replay(capsys, _run_id(short, "entropy-1", workspace), "--pool", str(short / "pool.bin"),
                              "--data", str(workspace / "data"))
     assert code == 0, out + err
-    reuse = torch.load(short / "models" / "entropy-1.pt", weights_only=True)["noise"]["reuse_factor"]
+    reuse = checkpoint_in(short, "entropy-1")["noise"]["reuse_factor"]
     assert reuse > 1 and f"(reuse factor {reuse})" in out and "bit-identical" in out
 
 
@@ -109,18 +110,19 @@ def test_replay_applies_the_recorded_numerics_of_a_native_run(workspace, tiny_pa
     import yaml
 
     from qgan.core.numerics import PINNED, SWITCH
-    from tests.conftest import ROOT
+    from tests.conftest import ROOT, slice_in
 
     (workspace / "params.yaml").write_text(yaml.safe_dump(tiny_params.to_dict()))
     env = {**{k: v for k, v in os.environ.items() if k not in PINNED}, SWITCH: "native", "DVC_ROOT": str(workspace)}
     ws = workspace
+    slice_in(ws, tiny_params, "0")
     train = subprocess.run([sys.executable, "-m", "stages.train", "--params", str(ws / "params.yaml"), "--arm", "prng",
-                            "--seed", "0", "--data", str(ws / "data"), "--normals", str(ws / "normals.npy"),
-                            "--manifest", str(ws / "manifest.json"), "--out-model", str(ws / "models/prng-0.pt"),
+                            "--block", "0", "--data", str(ws / "data"), "--noise", str(ws / "blocks" / "0"),
+                            "--manifest", str(ws / "manifest.json"), "--out-model", str(ws / "models/prng-0"),
                             "--out-metrics", str(ws / "metrics/prng-0.json"), "--out-figures", str(ws / "figs")],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert train.returncode == 0, train.stderr[-3000:]
-    assert json.loads((ws / "metrics/prng-0.json").read_text())["numerics"]["numerics"] == "native"
+    assert json.loads((ws / "metrics/prng-0.json").read_text())["prng-0"]["numerics"]["numerics"] == "native"
     env.pop(SWITCH)
     out = subprocess.run([sys.executable, "-m", "qgan.cli", "replay", _run_id(ws, "prng-0"), "--quiet", "--data",
                           str(ws / "data")], cwd=ws, env=env, capture_output=True, text=True, timeout=600)
