@@ -55,7 +55,7 @@ def cmd_budget(args: argparse.Namespace) -> None:
         ("bytes per normal", f"{r['bytes_per_normal']} ({params.convert.bits}-bit uniforms)"),
         ("bytes per entropy run", f"{r['bytes_per_run']:,}"),
         ("entropy runs", f"{r['entropy_runs']} (arms {', '.join(params.train.arms)} x seeds "
-                         f"{', '.join(map(str, params.train.seeds))})"),
+                         f"{', '.join(map(str, params.train.seed_list))})"),
         ("bytes needed", f"{r['bytes_needed']:,}"),
         ("pool", f"{r['pool_bytes']:,} bytes ({pool})"),
         ("deficit", f"{r['deficit_bytes']:,} bytes"),

@@ -2,6 +2,7 @@
 group, each run logged to MLflow as its own child run."""
 import argparse
 import sys
+import time
 
 from qgan.core.stage import add_paths, paths_from, run_stage
 from qgan.gan.run import TrainInputs, TrainOutputs, run_training
@@ -16,11 +17,17 @@ def main() -> None:
     add_paths(ap, TrainInputs)
     add_paths(ap, TrainOutputs, "out")
     args = ap.parse_args()
-    metrics = run_training(load_params(args.params), args.arm, args.block, paths_from(args, TrainInputs),
-                           paths_from(args, TrainOutputs, "out"))
-    for name, m in metrics.items():
+    start = time.perf_counter()
+    result = run_training(load_params(args.params), args.arm, args.block, paths_from(args, TrainInputs),
+                          paths_from(args, TrainOutputs, "out"))
+    for name, m in result.metrics.items():
         print(f"train {name}: d_loss {m['d_loss']:.3f}, g_loss {m['g_loss']:.3f}, {m['normals_drawn']:,} normals, "
               f"generator sha256 {m['generator_sha256'][:12]}")
+    steps = sum(m["steps"] for m in result.metrics.values())
+    total = time.perf_counter() - start
+    print(f"train {args.arm}-{args.block}: training loop {result.loop_seconds:.1f} s for {steps:,} model-steps "
+          f"({steps / result.loop_seconds:.1f} per second); {total - result.loop_seconds:.1f} s around it "
+          "(inputs, MLflow, figures, checkpoints)")
 
 
 if __name__ == "__main__":

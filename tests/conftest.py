@@ -104,7 +104,7 @@ def train_block_in(ws: Path, params, arm: str, block: str) -> dict[str, dict]:
     slice_in(ws, params, block)
     return run_training(params, arm, block, TrainInputs(ws / "data", ws / "blocks" / block, ws / "manifest.json"),
                         TrainOutputs(ws / "models" / f"{arm}-{block}", ws / "metrics" / f"{arm}-{block}.json",
-                                     ws / "reports" / "train" / f"{arm}-{block}"), progress=False)
+                                     ws / "reports" / "train" / f"{arm}-{block}"), progress=False).metrics
 
 
 def slice_in(ws: Path, params, block: str) -> dict:

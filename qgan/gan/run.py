@@ -235,10 +235,16 @@ def log_results(child: tracking.RunLogger, params: Params, run: Prepared, sessio
         child.log_artifact(path, str(Path(RECORD_PATH).parent))
 
 
+@dataclass
+class BlockResult:
+    metrics: dict[str, dict]   # per run name (<arm>-<seed>): what the block's metrics file holds
+    loop_seconds: float        # wall time of the group's training loop
+
+
 def run_training(params: Params, arm: str, block: str, inputs: TrainInputs, outputs: TrainOutputs,
-                 progress: bool = True) -> dict[str, dict]:
+                 progress: bool = True) -> BlockResult:
     """Train the block's runs of ``arm`` as one group, log each to MLflow, write checkpoints,
-    figures and the block's metrics file; returns the metrics per run name (``<arm>-<seed>``)."""
+    figures and the block's metrics file."""
     seeds = dict(params.train.blocks).get(block)
     if seeds is None:
         raise QganError(f"train block {block!r} is not in train.seeds {list(params.train.seeds)}")
@@ -271,4 +277,4 @@ def run_training(params: Params, arm: str, block: str, inputs: TrainInputs, outp
         raise
     for child, _ in children:
         child.finish()
-    return metrics
+    return BlockResult(metrics, trained[0].seconds)
