@@ -7,6 +7,7 @@ from pathlib import Path
 from qgan.core.atomic import read_json
 from qgan.core.errors import QganError
 from qgan.core.stage import run_stage
+from qgan.entropy.archive import hash_prefix
 from qgan.gan.data import load_split
 from qgan.noise.blocks import cut_block, write_block
 from qgan.noise.convert import load_normals
@@ -29,8 +30,8 @@ def main() -> None:
         raise QganError(f"slice: block {args.block!r} is not in train.seeds {list(params.train.seeds)}")
     n_train = len(load_split(args.data, "train").labels)
     normals = load_normals(args.normals) if params.reads_pool else None
-    values, record = cut_block(params.noise_plan, args.block, seeds, n_train, read_json(args.manifest), args.pool,
-                               normals)
+    values, record = cut_block(params.noise_plan, args.block, seeds, n_train, read_json(args.manifest),
+                               lambda n: hash_prefix(args.pool, n).hexdigest(), normals)
     write_block(args.out, values, record)
     pool = record["pool"]
     print(f"slice {args.block}: normals [{record['offset']:,}, {record['offset'] + len(values):,}) for seeds "

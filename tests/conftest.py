@@ -111,11 +111,12 @@ def slice_in(ws: Path, params, block: str) -> dict:
     """The slice stage for ``block`` in a :func:`workspace`: ``blocks/<block>/``; its record."""
     import json
 
+    from qgan.entropy.archive import hash_prefix
     from qgan.noise.blocks import cut_block, write_block
     from qgan.noise.convert import load_normals
     values, record = cut_block(params.noise_plan, block, dict(params.train.blocks)[block], 256,
-                               json.loads((ws / "manifest.json").read_text()), ws / "pool.bin",
-                               load_normals(ws / "normals.npy"))
+                               json.loads((ws / "manifest.json").read_text()),
+                               lambda n: hash_prefix(ws / "pool.bin", n).hexdigest(), load_normals(ws / "normals.npy"))
     write_block(ws / "blocks" / block, values, record)
     return record
 

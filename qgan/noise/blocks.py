@@ -18,9 +18,9 @@ pool that holds the block's bytes, shaped like a manifest so that runs record it
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -50,32 +50,20 @@ class ShiftedNormals:
         return self.values[key.start - self.offset:key.stop - self.offset]
 
 
-def prefix_sha256(path: Path, n_bytes: int, chunk: int = 1 << 24) -> str:
-    """sha256 of the first ``n_bytes`` of ``path``."""
-    digest, left = hashlib.sha256(), n_bytes
-    with open(path, "rb") as f:
-        while left > 0:
-            data = f.read(min(chunk, left))
-            if not data:
-                raise QganError(f"{path}: holds fewer than {n_bytes:,} bytes")
-            digest.update(data)
-            left -= len(data)
-    return digest.hexdigest()
-
-
-def prefix_manifest(manifest: dict, pool: Path, n_bytes: int) -> dict:
-    """The manifest fields of the pool's first ``n_bytes``: size, sha256, and the sources and
-    flags of the chunks that lie in it."""
+def prefix_manifest(manifest: dict, n_bytes: int, sha256: str) -> dict:
+    """The manifest fields of the pool's first ``n_bytes`` (whose sha256 the caller hashed): size,
+    sha256, and the sources and flags of the chunks that lie in it."""
     chunks = [c for c in manifest.get("chunks", []) if c["offset"] < n_bytes]
-    return {"total_bytes": n_bytes, "sha256": prefix_sha256(pool, n_bytes),
+    return {"total_bytes": n_bytes, "sha256": sha256,
             "sources": sorted({c["source"] for c in chunks}),
             "quantum": bool(chunks) and all(c.get("quantum") for c in chunks),
             "emulated": any(c.get("emulated") for c in chunks)}
 
 
-def cut_block(plan: NoisePlan, block: str, seeds: tuple[int, ...], n_train: int, manifest: dict, pool: Path,
-              normals: np.ndarray | None) -> tuple[np.ndarray, dict]:
-    """The block's normals ``[b0, b1)`` (empty when no arm reads the pool) and its record."""
+def cut_block(plan: NoisePlan, block: str, seeds: tuple[int, ...], n_train: int, manifest: dict,
+              hash_pool: Callable[[int], str], normals: np.ndarray | None) -> tuple[np.ndarray, dict]:
+    """The block's normals ``[b0, b1)`` (empty when no arm reads the pool) and its record;
+    ``hash_pool(n)`` is the sha256 of the pool's first n bytes."""
     layout = noise_layout(plan, n_train, int(manifest["total_bytes"]), plan.reads_pool)
     slots = [plan.seeds.index(s) for s in seeds]
     if slots != list(range(slots[0], slots[0] + len(slots))):
@@ -89,7 +77,7 @@ def cut_block(plan: NoisePlan, block: str, seeds: tuple[int, ...], n_train: int,
         values = np.array(normals[start:stop], dtype=np.float32)
     n_bytes = min(normals_to_bytes(stop, plan.bits), int(manifest["total_bytes"]))
     record = {"block": block, "seeds": list(seeds), "offset": start if plan.reads_pool else 0,
-              "train_span": layout.train_span, "pool": prefix_manifest(manifest, pool, n_bytes)}
+              "train_span": layout.train_span, "pool": prefix_manifest(manifest, n_bytes, hash_pool(n_bytes))}
     return values, record
 
 

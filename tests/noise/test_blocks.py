@@ -22,6 +22,10 @@ def _pool(tmp_path, params, n_normals: int, name: str):
     return path, manifest, bytes_to_normals(np.frombuffer(raw, np.uint8), params.convert.bits)
 
 
+def _hasher(pool):
+    return lambda n: hashlib.sha256(pool.read_bytes()[:n]).hexdigest()
+
+
 def _params(tiny_params, seeds):
     return replace(tiny_params, train=replace(tiny_params.train, seeds=seeds))
 
@@ -36,14 +40,14 @@ def test_appending_seeds_leaves_every_existing_block_byte_identical(tiny_params,
     pool_b, manifest_b, normals_b = _pool(tmp_path, big, n_big, "b.bin")
     assert manifest_a["sha256"] != manifest_b["sha256"]
     for block, seeds in (("0-1", (0, 1)), ("2", (2,))):
-        values_a, record_a = cut_block(small.noise_plan, block, seeds, 256, manifest_a, pool_a, normals_a)
-        values_b, record_b = cut_block(big.noise_plan, block, seeds, 256, manifest_b, pool_b, normals_b)
+        values_a, record_a = cut_block(small.noise_plan, block, seeds, 256, manifest_a, _hasher(pool_a), normals_a)
+        values_b, record_b = cut_block(big.noise_plan, block, seeds, 256, manifest_b, _hasher(pool_b), normals_b)
         assert np.array_equal(values_a, values_b) and record_a == record_b, block
         write_block(tmp_path / "a" / block, values_a, record_a)
         write_block(tmp_path / "b" / block, values_b, record_b)
         for name in ("normals.npy", "block.json"):
             assert (tmp_path / "a" / block / name).read_bytes() == (tmp_path / "b" / block / name).read_bytes()
-    values, record = cut_block(big.noise_plan, "3-5", (3, 4, 5), 256, manifest_b, pool_b, normals_b)
+    values, record = cut_block(big.noise_plan, "3-5", (3, 4, 5), 256, manifest_b, _hasher(pool_b), normals_b)
     layout = noise_layout(big.noise_plan, 256)
     assert record["offset"] == 3 * layout.slot_size and len(values) == 3 * layout.slot_size
     assert record["pool"]["total_bytes"] == manifest_b["total_bytes"]  # the last block ends the pool
@@ -54,7 +58,7 @@ def test_a_block_reads_in_pool_coordinates_and_records_its_prefix(tiny_params, t
     params = _params(tiny_params, (0, "1-2"))
     layout = noise_layout(params.noise_plan, 256)
     pool, manifest, normals = _pool(tmp_path, params, layout.total_normals, "pool.bin")
-    values, record = cut_block(params.noise_plan, "1-2", (1, 2), 256, manifest, pool, normals)
+    values, record = cut_block(params.noise_plan, "1-2", (1, 2), 256, manifest, _hasher(pool), normals)
     write_block(tmp_path / "blk", values, record)
     shifted, back = read_block(tmp_path / "blk")
     assert back == record and len(shifted) == len(normals)
@@ -62,7 +66,7 @@ def test_a_block_reads_in_pool_coordinates_and_records_its_prefix(tiny_params, t
     assert np.array_equal(shifted[start:stop], normals[start:stop])
     with pytest.raises(QganError, match="before this block's slice"):
         shifted[0:10]
-    _, first = cut_block(params.noise_plan, "0", (0,), 256, manifest, pool, normals)
+    _, first = cut_block(params.noise_plan, "0", (0,), 256, manifest, _hasher(pool), normals)
     n = first["pool"]["total_bytes"]
     assert n == 3 * layout.slot_size and first["pool"]["sha256"] == hashlib.sha256(pool.read_bytes()[:n]).hexdigest()
     assert first["pool"]["sources"] == ["system"] and first["pool"]["quantum"] is False
