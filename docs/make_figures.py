@@ -12,17 +12,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 from PIL import Image  # noqa: E402
 
 DOCS, TRAIN = Path("docs"), Path("reports/train")
+BLOCK = "0-3"  # the default block of train.seeds (reports/train/<arm>-<block>/<arm>-<seed>/)
 
 
 def main() -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 5.2))
     for ax, arm in zip(axes, ("entropy", "prng")):
-        ax.imshow(Image.open(TRAIN / f"{arm}-0" / "samples.png"), cmap="gray", interpolation="nearest")
+        ax.imshow(Image.open(TRAIN / f"{arm}-{BLOCK}" / f"{arm}-0" / "samples.png"), cmap="gray", interpolation="nearest")
         ax.set_title(f"{arm}, seed 0", fontsize=9)
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(DOCS / "samples-seed0.png", dpi=100, bbox_inches="tight")
-    shutil.copyfile(TRAIN / "entropy-0" / "epochs.png", DOCS / "epochs-entropy-0.png")
+    shutil.copyfile(TRAIN / f"entropy-{BLOCK}" / "entropy-0" / "epochs.png", DOCS / "epochs-entropy-0.png")
     shutil.copyfile("reports/noise/noise.png", DOCS / "noise.png")
     shutil.copyfile("reports/figures/metrics.png", DOCS / "metrics.png")
 

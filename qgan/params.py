@@ -144,7 +144,7 @@ class ClassifierConfig(Section):
 class TrainConfig(Section):
     arms: tuple = key(["entropy", "prng"], UniqueList(OneOf(tuple(ARMS)), "arms"),
                       "noise sources compared: entropy (the pool), prng; controls prng2, legacy8; torch")
-    seeds: tuple = key(["0-2"], SeedBlocks(),
+    seeds: tuple = key(["0-3"], SeedBlocks(),
                        "paired seeds, in blocks: 5 or \"0-7\" (seeds 0..7); one process trains a block")
     epochs: int = key(60, Int(low=1), "passes over the 4,000 training digits (3,720 steps, ~90 s on 2 CPU cores)")
     batch_size: int = key(64, Int(low=2), "images per step (the tutorial's)")

@@ -10,8 +10,8 @@ def test_committed_params_load_with_seed_recipe():
     assert p.latent_dim == 100
     assert (p.train.batch_size, p.train.lr, p.train.beta1) == (64, 0.0002, 0.5)
     assert p.train.arms == ("entropy", "prng") and p.convert.bits == 24
-    assert p.flat()["train.lr"] == 0.0002 and p.flat()["train.seeds"] == ["0-2"]
-    assert p.train.seed_list == (0, 1, 2) and p.train.blocks == [("0-2", (0, 1, 2))]
+    assert p.flat()["train.lr"] == 0.0002 and p.flat()["train.seeds"] == ["0-3"]
+    assert p.train.seed_list == (0, 1, 2, 3) and p.train.blocks == [("0-3", (0, 1, 2, 3))]
 
 
 @pytest.mark.parametrize("override, key", [

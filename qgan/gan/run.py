@@ -36,6 +36,7 @@ from qgan.params import Params
 RECORD_FORMAT = 2  # version of replay/run.json (2: the training group)
 RECORD_PATH = "replay/run.json"  # artifact path of the replay record on each training run
 FIGURES = ("samples.png", "epochs.png", "losses.png", "losses.csv")  # files in TrainOutputs.figures
+IMAGE_EVERY = 5  # epochs between sample grids logged to MLflow (and the first and last epoch)
 
 
 @dataclass(frozen=True)
@@ -140,16 +141,14 @@ def read_inputs(params: Params, arm: str, block: str, seeds: tuple[int, ...], in
                     read_manifest(inputs.manifest), sessions)
 
 
-def start_tracking(params: Params, run: Prepared, session: Session) -> tuple[tracking.RunLogger, dict]:
-    """The run's child of the pipeline's parent run, and the code record (revision, dirty)."""
+def start_tracking(params: Params, run: Prepared, session: Session, code: dict) -> tracking.RunLogger:
+    """The run's child of the pipeline's parent run."""
     arm, seed = session.arm, session.seed
     parent = tracking.RunLogger.open_pipeline(params.flat(), run.manifest, run.data_digest)
-    code = {"revision": tracking.code_revision(tracking.project_root()), "dirty": tracking.code_dirty()}
-    child = tracking.RunLogger.start(f"{arm}-{seed}", {
+    return tracking.RunLogger.start(f"{arm}-{seed}", {
         tracking.TAG_PARENT: parent.run_id, tracking.TAG_ROLE: "training", tracking.TAG_ARM: arm,
         tracking.TAG_SEED: seed, tracking.TAG_DATA_DIGEST: run.data_digest,
         tracking.TAG_CODE_DIRTY: str(code["dirty"]).lower(), **tracking.entropy_tags(run.pool)})
-    return child, code
 
 
 def log_inputs(child: tracking.RunLogger, params: Params, run: Prepared, session: Session, inputs: TrainInputs,
@@ -217,8 +216,10 @@ def log_results(child: tracking.RunLogger, params: Params, run: Prepared, sessio
     child.log_metrics([*((f"last_epoch_{k}", v, 0) for k, v in summary.items()),
                        ("seconds", trained.seconds / group["size"], 0), ("group_seconds", trained.seconds, 0),
                        ("normals_drawn", metrics["normals_drawn"], 0), ("reuse_factor", noise["reuse_factor"], 0)])
-    for epoch, grid in grids.items():  # the UI's image slider over epochs
-        child.log_image(grid, "samples", epoch)
+    last = max(grids, default=0)
+    for epoch, grid in grids.items():  # the UI's image slider; every epoch is in epochs.png
+        if epoch == 1 or epoch % IMAGE_EVERY == 0 or epoch == last:
+            child.log_image(grid, "samples", epoch)
     for name in FIGURES:
         child.log_artifact(written.figures / name, "figures")
     child.log_artifact(written.model, "checkpoint")
@@ -252,11 +253,12 @@ def run_training(params: Params, arm: str, block: str, inputs: TrainInputs, outp
     device = select_device(params.train.device)
     run = read_inputs(params, arm, block, seeds, inputs)
     record = runtime_record(runtime, device)
+    code = {"revision": tracking.code_revision(tracking.project_root()), "dirty": tracking.code_dirty()}
     children = []
     try:
         for session in run.sessions:
-            children.append(start_tracking(params, run, session))
-            log_inputs(children[-1][0], params, run, session, inputs, record)
+            children.append(start_tracking(params, run, session, code))
+            log_inputs(children[-1], params, run, session, inputs, record)
         grids: list[dict[int, np.ndarray]] = [{} for _ in run.sessions]
 
         def keep_epoch_grids(epoch: int, generate) -> None:  # the same z every epoch
@@ -265,16 +267,16 @@ def run_training(params: Params, arm: str, block: str, inputs: TrainInputs, outp
 
         trained = train_runs(params, run.sessions, run.train, device, progress, keep_epoch_grids)
         metrics = {}
-        for k, (session, (child, code)) in enumerate(zip(run.sessions, children)):
+        for k, (session, child) in enumerate(zip(run.sessions, children)):
             group = group_record(block, run.sessions, k, device)
             written = write_outputs(params, run, session, trained[k], grids[k], record, group, outputs)
             log_results(child, params, run, session, trained[k], written, grids[k], record, group, code)
             metrics[f"{arm}-{session.seed}"] = written.metrics
         write_json_atomic(outputs.metrics, metrics)
     except BaseException:
-        for child, _ in children:
+        for child in children:
             child.finish(ok=False)
         raise
-    for child, _ in children:
+    for child in children:
         child.finish()
     return BlockResult(metrics, trained[0].seconds)
