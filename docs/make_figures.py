@@ -18,7 +18,8 @@ BLOCK = "0-3"  # the default block of train.seeds (reports/train/<arm>-<block>/<
 def main() -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 5.2))
     for ax, arm in zip(axes, ("entropy", "prng")):
-        ax.imshow(Image.open(TRAIN / f"{arm}-{BLOCK}" / f"{arm}-0" / "samples.png"), cmap="gray", interpolation="nearest")
+        grid = Image.open(TRAIN / f"{arm}-{BLOCK}" / f"{arm}-0" / "samples.png")
+        ax.imshow(grid, cmap="gray", interpolation="nearest")
         ax.set_title(f"{arm}, seed 0", fontsize=9)
         ax.axis("off")
     fig.tight_layout()
