@@ -166,6 +166,13 @@ class TrainConfig(Section):
         """``(name, seeds)`` per block: the train stage's matrix entries (``"0-2"`` -> 0, 1, 2)."""
         return [(str(entry), block_seeds(entry)) for entry in self.seeds]
 
+    def block_seeds(self, block: str) -> tuple[int, ...]:
+        """The seeds of the block named ``block`` (a stage's matrix entry), or one line saying why not."""
+        seeds = dict(self.blocks).get(block)
+        if seeds is None:
+            raise ConfigError(f"train block {block!r} is not in train.seeds {list(self.seeds)}")
+        return seeds
+
     def block_of(self, seed: int) -> str:
         """The name of the block that trains ``seed``."""
         return next(name for name, block in self.blocks if seed in block)

@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 from qgan.core.atomic import read_json
-from qgan.core.errors import QganError
 from qgan.core.stage import run_stage
 from qgan.entropy.archive import hash_prefix
 from qgan.gan.data import load_split
@@ -25,9 +24,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True, help="folder for the block's normals.npy and block.json")
     args = ap.parse_args()
     params = load_params(args.params)
-    seeds = dict(params.train.blocks).get(args.block)
-    if seeds is None:
-        raise QganError(f"slice: block {args.block!r} is not in train.seeds {list(params.train.seeds)}")
+    seeds = params.train.block_seeds(args.block)
     n_train = len(load_split(args.data, "train").labels)
     normals = load_normals(args.normals) if params.reads_pool else None
     values, record = cut_block(params.noise_plan, args.block, seeds, n_train, read_json(args.manifest),

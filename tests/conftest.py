@@ -114,7 +114,7 @@ def slice_in(ws: Path, params, block: str) -> dict:
     from qgan.entropy.archive import hash_prefix
     from qgan.noise.blocks import cut_block, write_block
     from qgan.noise.convert import load_normals
-    values, record = cut_block(params.noise_plan, block, dict(params.train.blocks)[block], 256,
+    values, record = cut_block(params.noise_plan, block, params.train.block_seeds(block), 256,
                                json.loads((ws / "manifest.json").read_text()),
                                lambda n: hash_prefix(ws / "pool.bin", n).hexdigest(), load_normals(ws / "normals.npy"))
     write_block(ws / "blocks" / block, values, record)

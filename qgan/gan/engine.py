@@ -65,7 +65,7 @@ def dropout_masks(keys: torch.Tensor, draw: int, shapes: list[tuple[int, int]], 
     z = z ^ _shift_right(z, 31)
     threshold = math.ceil(p * (1 << 24))
     keep = torch.cat([_shift_right(z, 40) >= threshold, ((z >> 16) & 0xFFFFFF) >= threshold], 1)  # (M, 2h)
-    scaled = torch.where(keep, torch.tensor(1.0 / (1.0 - p), device=keys.device), 0.0)
+    scaled = torch.where(keep, 1.0 / (1.0 - p), 0.0)                      # float32
     out, start = [], 0
     for r, c in shapes:
         out.append(scaled[:, start:start + r * c].view(-1, r, c))

@@ -141,10 +141,9 @@ def read_inputs(params: Params, arm: str, block: str, seeds: tuple[int, ...], in
                     read_manifest(inputs.manifest), sessions)
 
 
-def start_tracking(params: Params, run: Prepared, session: Session, code: dict) -> tracking.RunLogger:
+def start_tracking(run: Prepared, session: Session, parent: tracking.RunLogger, code: dict) -> tracking.RunLogger:
     """The run's child of the pipeline's parent run."""
     arm, seed = session.arm, session.seed
-    parent = tracking.RunLogger.open_pipeline(params.flat(), run.manifest, run.data_digest)
     return tracking.RunLogger.start(f"{arm}-{seed}", {
         tracking.TAG_PARENT: parent.run_id, tracking.TAG_ROLE: "training", tracking.TAG_ARM: arm,
         tracking.TAG_SEED: seed, tracking.TAG_DATA_DIGEST: run.data_digest,
@@ -246,18 +245,17 @@ def run_training(params: Params, arm: str, block: str, inputs: TrainInputs, outp
                  progress: bool = True) -> BlockResult:
     """Train the block's runs of ``arm`` as one group, log each to MLflow, write checkpoints,
     figures and the block's metrics file."""
-    seeds = dict(params.train.blocks).get(block)
-    if seeds is None:
-        raise QganError(f"train block {block!r} is not in train.seeds {list(params.train.seeds)}")
+    seeds = params.train.block_seeds(block)
     runtime = make_deterministic(params.train.threads)
     device = select_device(params.train.device)
     run = read_inputs(params, arm, block, seeds, inputs)
     record = runtime_record(runtime, device)
     code = {"revision": tracking.code_revision(tracking.project_root()), "dirty": tracking.code_dirty()}
+    parent = tracking.RunLogger.open_pipeline(params.flat(), run.manifest, run.data_digest)
     children = []
     try:
         for session in run.sessions:
-            children.append(start_tracking(params, run, session, code))
+            children.append(start_tracking(run, session, parent, code))
             log_inputs(children[-1], params, run, session, inputs, record)
         grids: list[dict[int, np.ndarray]] = [{} for _ in run.sessions]
 

@@ -214,8 +214,8 @@ def replay_group(record: dict, device_kind: str, note) -> tuple[list[int], int]:
     """The seeds to train again and the run's position among them. On the CPU a model's weights
     do not depend on its group (tests/gan/test_training.py), so the run trains alone; on CUDA
     batched kernels may round with the group's size, so the whole recorded group trains again."""
-    group = record.get("group")
-    if group is None or group["size"] == 1:
+    group = record["group"]  # every format-2 record has it
+    if group["size"] == 1:
         return [record["seed"]], 0
     if device_kind == "cpu":
         note(f"group: trained in block {group['block']} ({group['size']} models, position {group['position']}); "
