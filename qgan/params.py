@@ -21,13 +21,15 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from qgan.core.errors import ConfigError
+from qgan.core.endpoints import METRICS
+from qgan.core.errors import ConfigError, QganError
 from qgan.core.schema import Either, Flag, Int, Invalid, Number, OneOf, Section, Text, UniqueList, key, section
 from qgan.entropy.health import MIN_ENTROPY, STUCK_AFTER
 from qgan.entropy.sources import ENTROPY_SOURCES
 from qgan.noise.convert import CONVERT_BITS, CONVERT_METHODS
+from qgan.noise.ladder import parse_rung
 from qgan.noise.layout import NoisePlan
-from qgan.noise.streams import ARMS, POOL_ARMS
+from qgan.noise.streams import ARMS, KNOWN, POOL_ARMS
 
 LATENT_DIM = key(100, Int(low=1), "size of the generator's input z (the tutorial's value)")
 
@@ -101,6 +103,18 @@ class ConvertConfig(Section):
                                               "and warn")
 
 
+def arm_name(v: Any) -> str:
+    """A ``train.arms`` item: a registered arm or a ladder rung (:func:`qgan.noise.streams.arm_spec`)."""
+    if v in ARMS:
+        return v
+    try:
+        if parse_rung(v) is not None:
+            return v
+    except QganError as exc:
+        raise Invalid(str(exc).split(": ", 2)[-1]) from None
+    raise Invalid(f"one of {KNOWN}")
+
+
 def block_seeds(entry: int | str) -> tuple[int, ...]:
     """Seeds of one ``train.seeds`` entry: ``5`` -> (5,), ``"0-7"`` -> (0, ..., 7)."""
     if isinstance(entry, int):
@@ -142,8 +156,8 @@ class ClassifierConfig(Section):
 
 @section("train")
 class TrainConfig(Section):
-    arms: tuple = key(["entropy", "prng"], UniqueList(OneOf(tuple(ARMS)), "arms"),
-                      "noise sources compared: entropy (the pool), prng; controls prng2, legacy8; torch")
+    arms: tuple = key(["entropy", "prng"], UniqueList(arm_name, "arms"),
+                      "noise sources: entropy (the pool), prng; controls prng2, distinct-K, bits-b, rank-r, scale-P")
     seeds: tuple = key(["0-3"], SeedBlocks(),
                        "paired seeds, in blocks: 5 or \"0-7\" (seeds 0..7); one process trains a block")
     epochs: int = key(60, Int(low=1), "passes over the 4,000 training digits (3,720 steps, ~90 s on 2 CPU cores)")
@@ -184,9 +198,12 @@ class EvaluateConfig(Section):
                          "generated images per generator (= the 1,000 test digits; FID depends on N)")
     batch_size: int = key(500, Int(low=1), "images per forward pass")
     kid_subsets: int = key(100, Int(low=1), "random subsets averaged by KID")
-    kid_subset_size: int = key(1000, Int(low=2), "images per KID subset (capped by the sample sizes)")
-    margin: float = key(0.05, Number(0.0, 1.0), "equivalence margin, relative to the prng arm's mean (TOST)")
-    alpha: float = key(0.05, Number(0.0, 0.5), "level of the paired tests and of the equivalence test")
+    kid_subset_size: int = key(100, Int(low=2), "images per KID subset (well below n_samples, so subsets differ)")
+    primary: str = key("fid", OneOf(tuple(METRICS)), "the metric that carries the verdict (others: exploratory)")
+    margin: float = key(8.0, Number(0.0, 1e9), "equivalence margin in the primary metric's units (README: why 8)")
+    alpha: float = key(0.05, Number(0.0, 0.5), "level of the primary verdict; family-wise for the secondary")
+    inference: str = key("anytime", OneOf(("anytime", "fixed")),
+                         "anytime: valid however often seeds are added; fixed: seed count set in advance")
 
 
 SECTIONS: dict[str, type[Section]] = {c.NAME: c for c in (DataConfig, HarvestConfig, ConvertConfig,
@@ -240,7 +257,12 @@ def dict_to_params(raw: Any) -> Params:
         latent = LATENT_DIM.metadata["check"](latent)
     except ValueError as exc:
         raise ConfigError(f"params.yaml: latent_dim: {latent!r} is not allowed ({exc})") from None
-    return Params(latent_dim=latent, **{name: cls.from_dict(raw.get(name)) for name, cls in SECTIONS.items()})
+    params = Params(latent_dim=latent, **{name: cls.from_dict(raw.get(name)) for name, cls in SECTIONS.items()})
+    for arm in params.train.arms:
+        rung = parse_rung(arm)
+        if rung is not None and rung.kind == "rank" and rung.n > latent:
+            raise ConfigError(f"params.yaml: train.arms: {arm!r} is not allowed (rank at most latent_dim {latent})")
+    return params
 
 
 YAML_HEADER = """\

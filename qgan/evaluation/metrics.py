@@ -11,24 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qgan.core.endpoints import FID, METRICS  # noqa: F401 (re-exported: the metrics' names live in core)
 from qgan.evaluation.fidelity import class_statistics, density_coverage, kid, kth_neighbour_radii, precision_recall
 from qgan.evaluation.frechet import features_to_statistics, statistics_to_fid
 
-# Result keys (constants, so reports and tests never drift from the metrics file).
-FID = "fid"
 PRECISION_K = 3  # neighbours for precision and recall (Kynkaanniemi et al. 2019)
 DENSITY_K = 5    # neighbours for density and coverage (Naeem et al. 2020)
-# metric -> (label, lower is better): every metric of every run, compared arm against prng
-METRICS = {
-    "fid": ("FID-LeNet", True),
-    "kid": ("KID", True),
-    "precision": ("precision (k=3)", False),
-    "recall": ("recall (k=3)", False),
-    "density": ("density (k=5)", False),
-    "coverage": ("coverage (k=5)", False),
-    "class_kl_uniform": ("class KL to uniform", True),
-    "inception_score": ("Inception Score (classifier)", False),
-}
 
 
 @dataclass(frozen=True)

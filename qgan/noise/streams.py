@@ -11,6 +11,8 @@ counts what it drew and says where it read (:meth:`NormalStream.record`). Arms:
 - ``legacy8``: PCG64 bytes through the tutorial's 8-bit quantisation (``bits: 8``, without
   its ``log(0)``): a positive control (256 radii, no ``|z|`` above 3.53).
 - ``torch``: plain ``torch.randn`` from a seeded ``torch.Generator``: the everyday baseline.
+- ``distinct-K``, ``bits-b``, ``rank-r``, ``scale-P``: the sensitivity ladder
+  (:mod:`qgan.noise.ladder`), the prng arm's latents with one graded defect.
 
 Each run uses three regions (``train``, ``grid``, ``eval``) that never overlap: disjoint
 ranges of the pool for ``entropy``, independent streams (a SeedSequence spawn key per arm and
@@ -30,6 +32,7 @@ import torch
 
 from qgan.core.errors import QganError
 from qgan.noise.convert import bytes_per_uniform, bytes_to_normals
+from qgan.noise.ladder import Rung, apply_defect, parse_rung, prepare
 from qgan.noise.layout import REGIONS, NoiseLayout, NoisePlan, noise_layout
 
 PRNG_BLOCK = 1 << 16  # normals converted per PRNG refill
@@ -159,6 +162,26 @@ class TorchNoise(NormalStream):
         return torch.randn(n, generator=self.generator).numpy()
 
 
+class DefectNoise(NormalStream):
+    """A ladder rung: ``base.sample(B, d)`` with the rung's defect applied; it serves latent
+    vectors only (a defect acts on whole rows), and counts what it drew from ``base``."""
+
+    def __init__(self, base: NormalStream, rung: Rung, fixed: np.ndarray | None):
+        super().__init__({**base.info, "defect": rung.name}, base.size, base.cycle)
+        self.base, self.rung, self.fixed = base, rung, fixed
+
+    def take(self, n: int) -> np.ndarray:
+        raise QganError(f"{self.rung.name}: a ladder arm serves whole latent vectors; use sample()")
+
+    def sample(self, batch: int, latent_dim: int) -> torch.Tensor:
+        z = self.base.take(batch * latent_dim).reshape(batch, latent_dim)
+        self.drawn = self.base.drawn
+        return torch.from_numpy(apply_defect(self.rung, z, self.fixed))
+
+    def record(self) -> dict:
+        return {**self.base.record(), "defect": self.rung.name}
+
+
 @dataclass(frozen=True)
 class NoiseContext:
     """What a factory needs to build a run's source for one region."""
@@ -168,6 +191,7 @@ class NoiseContext:
     normals: np.ndarray | None  # the pool's normals (memory-mapped), for arms that read it
     bits: int                  # convert.bits
     method: str                # convert.method
+    latent_dim: int = 100      # size of z (the ladder's codebooks and bases)
 
 
 def _bounds(region: str, ctx: NoiseContext) -> tuple[int, int, bool]:
@@ -203,6 +227,15 @@ def legacy8_noise(region: str, ctx: NoiseContext) -> NormalStream:
     return PrngNoise(seq, LEGACY_BITS, "box_muller", {"source": "PCG64, 8-bit uniforms", **info}, size, cycle)
 
 
+def rung_noise(rung: Rung, region: str, ctx: NoiseContext) -> NormalStream:
+    """The prng arm's stream for ``region`` with ``rung``'s defect; its codebook or basis is
+    drawn from the run's own auxiliary prng stream (spawn key ``(1, 3)``, after the regions)."""
+    size = rung.aux_size(ctx.latent_dim)
+    aux = np.random.SeedSequence(ctx.seed, spawn_key=(PRNG_SPAWN_KEY, len(REGIONS)))
+    fixed = prepare(rung, PrngNoise(aux, ctx.bits, ctx.method).take(size), ctx.latent_dim) if size else None
+    return DefectNoise(prng_noise(region, ctx), rung, fixed)
+
+
 def torch_noise(region: str, ctx: NoiseContext) -> NormalStream:
     seq, info, size, cycle = _stream("torch", region, ctx)
     seed = int(seq.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))  # torch seeds are < 2^63
@@ -221,7 +254,7 @@ class Arm:
         return self.spawn_key is None
 
 
-# The registry of arms: ``train.arms`` accepts exactly these names (qgan.params checks against it).
+# The registry of arms: ``train.arms`` accepts these names and the ladder's rungs (:func:`arm_spec`).
 ARMS: dict[str, Arm] = {
     "entropy": Arm(entropy_noise, None, "the harvested pool, converted"),
     "prng": Arm(prng_noise, PRNG_SPAWN_KEY, "PCG64 bytes through the same conversion"),
@@ -233,15 +266,24 @@ ARMS: dict[str, Arm] = {
 POOL_ARMS = tuple(name for name, arm in ARMS.items() if arm.reads_pool)  # arms that read the pool
 
 
+KNOWN = ", ".join(ARMS) + ", or a rung distinct-K, bits-b, rank-r, scale-P"  # for messages
+
+
+def arm_spec(name: str) -> Arm:
+    """The arm called ``name``: a registered one or a ladder rung (one-line error otherwise)."""
+    if name in ARMS:
+        return ARMS[name]
+    rung = parse_rung(name)
+    if rung is None:
+        raise QganError(f"train.arms: unknown arm {name!r} (known: {KNOWN})")
+    return Arm(lambda region, ctx: rung_noise(rung, region, ctx), PRNG_SPAWN_KEY, rung.what)
+
+
 def make_noise(arm: str, region: str, ctx: NoiseContext) -> NormalStream:
     """Build ``arm``'s source for ``region``; its :meth:`~NormalStream.record` says where it reads."""
     if region not in REGIONS:
         raise ValueError(f"region must be one of {REGIONS}, got {region!r}")
-    try:
-        factory = ARMS[arm].factory
-    except KeyError:
-        raise QganError(f"train.arms: unknown arm {arm!r} (known: {', '.join(ARMS)})") from None
-    return factory(region, ctx)
+    return arm_spec(arm).factory(region, ctx)
 
 
 def noise_context(plan: NoisePlan, n_train: int, seed: int, pool_bytes: int | None, normals: np.ndarray | None,
@@ -257,4 +299,4 @@ def noise_context(plan: NoisePlan, n_train: int, seed: int, pool_bytes: int | No
     else:
         layout = replace(noise_layout(plan, n_train), train_span=train_span)
     return NoiseContext(seed=seed, slot=plan.seeds.index(seed), layout=layout, normals=normals, bits=plan.bits,
-                        method=plan.method)
+                        method=plan.method, latent_dim=plan.latent_dim)

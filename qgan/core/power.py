@@ -1,0 +1,103 @@
+"""Power, minimum detectable effect and seeds needed for the paired design, per inference.
+
+Everything is in units of the metric: ``sd`` is the sd of the paired differences (one per seed),
+``delta`` the equivalence margin. Two questions are asked of a design of n seeds at level alpha:
+
+- *detect*: the chance that the interval excludes 0 when the true difference is ``effect``;
+- *equivalence*: the chance that the interval lies inside ``(-delta, delta)`` when the true
+  difference is 0.
+
+For ``fixed`` inference, detection power is the noncentral t's (statsmodels ``TTestPower``);
+equivalence is TOST, i.e. the ``1 - 2 alpha`` t interval inside the margin. For ``anytime``
+inference the interval is the confidence sequence of :mod:`qgan.core.stats`; both chances come
+from a seeded simulation of Gaussian differences (:data:`REPS` studies, common random numbers
+across effects), counting a study as a success at n if the interval at n decides.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from qgan.core.stats import cs_halfwidth_factor
+
+REPS = 4000     # simulated studies per power estimate
+N_MAX = 400     # largest design considered ("more than 400 seeds" beyond)
+SIM_SEED = 12345  # the simulations' seed (results are reproducible)
+
+
+def _fixed_factor(n: np.ndarray, alpha: float) -> np.ndarray:
+    from scipy import stats
+
+    return stats.t.ppf(1 - alpha / 2, n - 1) / np.sqrt(n)
+
+
+def _running(n_max: int, reps: int = REPS, seed: int = SIM_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """Running means and sds ``(reps, n_max - 1)`` at n = 2..n_max of standard normal draws."""
+    z = np.random.default_rng(seed).standard_normal((reps, n_max))
+    n = np.arange(1, n_max + 1)
+    csum, csq = np.cumsum(z, 1), np.cumsum(z * z, 1)
+    mean = csum / n
+    var = (csq - n * mean ** 2) / np.maximum(n - 1, 1)
+    return mean[:, 1:], np.sqrt(np.maximum(var[:, 1:], 0))
+
+
+def decision_rates(effect: float, sd: float, delta: float, alpha: float, inference: str,
+                   n_max: int = N_MAX) -> dict[str, np.ndarray]:
+    """For n = 2..n_max: the chance that the interval at n excludes 0 (``detect``) and that it
+    lies inside the margin (``equivalent``), when the true mean difference is ``effect``."""
+    mean, s = _running(n_max)
+    n = np.arange(2, n_max + 1)
+    mean, s = effect + sd * mean, sd * s
+    if inference == "anytime":
+        half_d = half_e = cs_halfwidth_factor(n, alpha) * s
+    else:
+        half_d, half_e = _fixed_factor(n, alpha) * s, _fixed_factor(n, 2 * alpha) * s  # TOST = 1-2a interval
+    return {"n": n, "detect": (np.abs(mean) > half_d).mean(0),
+            "equivalent": (np.abs(mean) + half_e < delta).mean(0)}
+
+
+def seeds_needed(sd: float, delta: float, alpha: float, inference: str, power: float = 0.8) -> dict:
+    """Seeds for power ``power`` to detect a true difference of ``delta``, and to show
+    equivalence within ``delta`` when the truth is 0: ``{"detect": n, "equivalent": n}``
+    (None: more than :data:`N_MAX`)."""
+    if not sd > 0:
+        return {"detect": 2, "equivalent": 2}
+    if inference == "fixed":
+        from statsmodels.stats.power import TTestPower
+
+        try:
+            detect = math.ceil(TTestPower().solve_power(effect_size=delta / sd, alpha=alpha, power=power,
+                                                        alternative="two-sided"))
+        except (ValueError, RuntimeError):
+            detect = None
+        detect = None if detect is None or detect > N_MAX else max(2, detect)
+    else:
+        detect = _first(decision_rates(delta, sd, delta, alpha, inference)["detect"], power)
+    return {"detect": detect, "equivalent": _first(decision_rates(0.0, sd, delta, alpha, inference)["equivalent"],
+                                                   power)}
+
+
+def _first(rates: np.ndarray, power: float) -> int | None:
+    hit = np.flatnonzero(rates >= power)
+    return int(hit[0]) + 2 if len(hit) else None
+
+
+def minimum_detectable_effect(n: int, sd: float, alpha: float, inference: str, power: float = 0.8) -> float:
+    """The smallest true difference the interval at n excludes from 0 with chance ``power``."""
+    if n < 2 or not sd > 0:
+        return float("nan") if n < 2 else 0.0
+    if inference == "fixed":
+        from statsmodels.stats.power import TTestPower
+
+        return float(TTestPower().solve_power(nobs=n, alpha=alpha, power=power, alternative="two-sided")) * sd
+    factor = float(cs_halfwidth_factor(n, alpha))
+    if not math.isfinite(factor):
+        return float("inf")
+    mean, s = _running(n)
+    mean, s = mean[:, -1], s[:, -1]  # standard normal mean and sd at n, (REPS,)
+    low, high = 0.0, 10.0 * factor + 10.0
+    for _ in range(40):  # bisection on the standardised effect, common random numbers
+        mid = (low + high) / 2
+        low, high = (mid, high) if (np.abs(mid + mean) > factor * s).mean() < power else (low, mid)
+    return high * sd

@@ -1,0 +1,174 @@
+"""Verdicts: each arm against the baseline, seed by seed, one primary endpoint.
+
+Input is one shape, ``values[arm][seed][metric] -> float`` (the evaluate stage's scores, or a CSV
+of ``arm,seed,metric,value`` rows for ``qgan compare``), and a :class:`Design`. For each arm the
+paired differences ``d_s = arm_s - baseline_s`` over the seeds both have give:
+
+- **primary** (``design.primary``, margin ``design.margin`` in the metric's units, level alpha):
+  the interval of :func:`qgan.core.stats.interval` (a confidence sequence for ``anytime``
+  inference, a Student-t interval for ``fixed``) decides alone. Excludes 0: ``better`` or
+  ``worse`` from the arm's point of view (the metric's direction); else inside ``(-delta,
+  delta)``: ``equivalent``; else ``inconclusive``. For ``fixed`` the equivalence interval is the
+  ``1 - 2 alpha`` one (TOST). One interval, one verdict: :data:`VERDICTS`.
+- **secondary** (every other metric): exploratory, in their own family. Their intervals are at
+  ``alpha / m`` (Bonferroni over the m secondary metrics), their verdicts only ``better``,
+  ``worse`` or ``inconclusive`` (no margin); fixed-n t-test p-values are shown Holm-adjusted.
+
+Each comparison also carries what the design can see at its n: the minimum detectable effect
+(power 0.8) and the seeds needed to detect ``delta`` or show equivalence, at the observed sd and
+at the ends of the sd's 95% interval (:mod:`qgan.core.power`).
+"""
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qgan.core import power, stats
+from qgan.core.endpoints import METRICS
+from qgan.core.errors import QganError
+
+VERDICTS = ("better", "worse", "equivalent", "inconclusive")  # every comparison has exactly one
+INFERENCES = ("anytime", "fixed")
+POWER = 0.8  # power at which the minimum detectable effect and the seeds needed are stated
+CSV_COLUMNS = ("arm", "seed", "metric", "value")
+
+
+@dataclass(frozen=True)
+class Design:
+    primary: str = "fid"          # the metric that carries the verdict
+    margin: float = 8.0           # equivalence margin delta, in the primary metric's units
+    alpha: float = 0.05           # level of the primary interval (and family-wise of the secondary)
+    inference: str = "anytime"    # anytime (confidence sequence) or fixed (n fixed in advance)
+    baseline: str = "prng"        # differences are arm - baseline
+
+    def check(self) -> None:
+        if self.primary not in METRICS:
+            raise QganError(f"primary metric {self.primary!r} is unknown (known: {', '.join(METRICS)})")
+        if self.inference not in INFERENCES:
+            raise QganError(f"inference {self.inference!r} is unknown (known: {', '.join(INFERENCES)})")
+        if not (self.margin > 0 and 0 < self.alpha < 0.5):
+            raise QganError(f"margin must be > 0 and alpha in (0, 0.5), got {self.margin} and {self.alpha}")
+
+
+def interval_to_verdict(low: float, high: float, delta: float | None, lower_is_better: bool,
+                        eq_low: float | None = None, eq_high: float | None = None) -> str:
+    """The verdict of an interval for ``arm - baseline``: it excludes 0 (better/worse), lies inside
+    ``(-delta, delta)`` (equivalent; ``eq_low, eq_high`` if the equivalence interval differs), or
+    neither (inconclusive)."""
+    if low > 0 or high < 0:
+        return "better" if (high < 0) == lower_is_better else "worse"
+    eq_low, eq_high = (low, high) if eq_low is None else (eq_low, eq_high)
+    if delta is not None and -delta < eq_low and eq_high < delta:
+        return "equivalent"
+    return "inconclusive"
+
+
+def primary_verdict(d: np.ndarray, design: Design) -> tuple[str, tuple[float, float]]:
+    """The primary endpoint's verdict and interval for differences ``d (n,)``."""
+    if len(d) < 2:
+        return "inconclusive", (-math.inf, math.inf)
+    low, high = stats.interval(d, design.alpha, design.inference)
+    eq = stats.t_interval(d, 2 * design.alpha) if design.inference == "fixed" else (low, high)
+    return interval_to_verdict(low, high, design.margin, METRICS[design.primary][1], *eq), (low, high)
+
+
+def _differences(values: dict, arm: str, baseline: str, metric: str) -> tuple[list[int], np.ndarray]:
+    seeds = sorted(s for s in set(values[arm]) & set(values[baseline])
+                   if metric in values[arm][s] and metric in values[baseline][s])
+    return seeds, np.array([values[arm][s][metric] - values[baseline][s][metric] for s in seeds], np.float64)
+
+
+def _describe(seeds: list[int], d: np.ndarray, alpha: float) -> dict:
+    n = len(d)
+    out = {"n_seeds": n, "seeds": seeds, "differences": d.tolist(), "mean": float(d.mean()) if n else None,
+           "sd": float(d.std(ddof=1)) if n > 1 else None}
+    if n > 1:
+        out.update(t_interval=list(stats.t_interval(d, alpha)), t_pvalue=stats.t_pvalue(d),
+                   wilcoxon_pvalue=stats.wilcoxon_pvalue(d, alpha), bca_interval=stats.bca_interval(d, alpha))
+    return out
+
+
+def design_reach(sd: float | None, n: int, design: Design) -> dict:
+    """What the design sees at the observed sd: MDE at n, seeds needed, and both again at the ends
+    of the sd's 95% chi-square interval (the pilot's own uncertainty)."""
+    if sd is None or n < 2:
+        return {"mde": None, "seeds_needed": None, "sd_interval": None, "seeds_needed_range": None}
+    sd_low, sd_high = stats.sd_interval(sd, n)
+    need = [power.seeds_needed(s, design.margin, design.alpha, design.inference, POWER) for s in (sd_low, sd, sd_high)]
+    return {"mde": power.minimum_detectable_effect(n, sd, design.alpha, design.inference, POWER),
+            "seeds_needed": need[1], "sd_interval": [sd_low, sd_high],
+            "seeds_needed_range": {"sd_low": need[0], "sd_high": need[2]}}
+
+
+def compare_arm(values: dict, arm: str, design: Design) -> dict:
+    """The primary and secondary comparisons of ``arm`` against ``design.baseline``."""
+    seeds, d = _differences(values, arm, design.baseline, design.primary)
+    verdict, (low, high) = primary_verdict(d, design)
+    primary = {"metric": design.primary, **_describe(seeds, d, design.alpha), "interval": [low, high],
+               "inference": design.inference, "alpha": design.alpha, "margin": design.margin, "verdict": verdict,
+               "within_margin": bool(-design.margin < low and high < design.margin),
+               "tost_pvalue": stats.tost_pvalue(d, design.margin) if len(d) > 1 else None,
+               **design_reach(float(d.std(ddof=1)) if len(d) > 1 else None, len(d), design)}
+    others = [m for m in METRICS if m != design.primary and any(m in v for v in values[arm].values())]
+    level = design.alpha / max(1, len(others))
+    secondary = {}
+    for metric in others:
+        s, dm = _differences(values, arm, design.baseline, metric)
+        low, high = stats.interval(dm, level, design.inference) if len(dm) > 1 else (-math.inf, math.inf)
+        secondary[metric] = {**_describe(s, dm, design.alpha), "interval": [low, high], "alpha": level,
+                             "verdict": interval_to_verdict(low, high, None, METRICS[metric][1])}
+    adjusted = stats.holm({m: c.get("t_pvalue", math.nan) for m, c in secondary.items()}, design.alpha)
+    for metric, (p, _) in adjusted.items():
+        secondary[metric]["t_pvalue_holm"] = p
+    return {"arm": arm, "baseline": design.baseline, "primary": primary, "secondary": secondary}
+
+
+def values_to_verdicts(values: dict[str, dict[int, dict[str, float]]], design: Design) -> dict:
+    """Every arm but the baseline against it: ``{"design": ..., "comparisons": {"<arm>_vs_<baseline>":
+    {"arm", "baseline", "primary": {...}, "secondary": {metric: {...}}}}}``."""
+    design.check()
+    if design.baseline not in values:
+        raise QganError(f"baseline arm {design.baseline!r} has no values (arms: {', '.join(values) or 'none'})")
+    comparisons = {f"{arm}_vs_{design.baseline}": compare_arm(values, arm, design)
+                   for arm in values if arm != design.baseline}
+    return {"design": asdict(design), "comparisons": comparisons}
+
+
+def csv_to_values(path: Path) -> dict[str, dict[int, dict[str, float]]]:
+    """Read ``arm,seed,metric,value`` rows; one line naming the row for anything wrong."""
+    try:
+        handle = open(path, newline="")
+    except OSError as exc:
+        raise QganError(f"{path}: cannot read ({exc.strerror})") from None
+    values: dict[str, dict[int, dict[str, float]]] = {}
+    with handle:
+        reader = csv.DictReader(handle)
+        if tuple(reader.fieldnames or ()) != CSV_COLUMNS:
+            raise QganError(f"{path}: columns must be {','.join(CSV_COLUMNS)}, got {','.join(reader.fieldnames or [])}")
+        for line, row in enumerate(reader, start=2):
+            try:
+                seed, value = int(row["seed"]), float(row["value"])
+            except (TypeError, ValueError):
+                raise QganError(f"{path}:{line}: seed must be an integer and value a number, got "
+                                f"{row['seed']!r}, {row['value']!r}") from None
+            if row["metric"] not in METRICS:
+                raise QganError(f"{path}:{line}: unknown metric {row['metric']!r} (known: {', '.join(METRICS)})")
+            if not math.isfinite(value):
+                raise QganError(f"{path}:{line}: value {row['value']!r} is not finite")
+            cell = values.setdefault(row["arm"], {}).setdefault(seed, {})
+            if row["metric"] in cell:
+                raise QganError(f"{path}:{line}: {row['arm']} seed {seed} {row['metric']} appears twice")
+            cell[row["metric"]] = value
+    if not values:
+        raise QganError(f"{path}: no rows")
+    return values
+
+
+def values_to_csv_rows(values: dict) -> list[tuple]:
+    """The inverse of :func:`csv_to_values`: ``(arm, seed, metric, value)`` rows."""
+    return [(arm, seed, metric, repr(float(v))) for arm, per in values.items() for seed, ms in sorted(per.items())
+            for metric, v in ms.items() if metric in METRICS]
