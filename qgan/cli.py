@@ -131,6 +131,77 @@ def cmd_replay(args: argparse.Namespace) -> int:
 REEXEC = "QGAN_REPLAY_REEXEC"  # set in a replay restarted with the recorded numerics (never restarts twice)
 
 
+def design_from(args: argparse.Namespace):
+    """The verdict's design: ``params.yaml``'s ``evaluate.*`` (when the file exists), each option overriding."""
+    from qgan.evaluation.verdict import Design
+    from qgan.params import load_params
+
+    base = Design()
+    if Path(args.params).exists():
+        e = load_params(args.params).evaluate
+        base = Design(primary=e.primary, margin=e.margin, alpha=e.alpha, inference=e.inference)
+    design = Design(primary=args.primary or base.primary, margin=base.margin if args.margin is None else args.margin,
+                    alpha=base.alpha if args.alpha is None else args.alpha, inference=args.inference or base.inference,
+                    baseline=args.baseline)
+    design.check()
+    return design
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    """Judge a CSV of per-seed results exactly as the evaluate stage does."""
+    import json
+
+    from qgan.evaluation.summary import interval_text
+    from qgan.evaluation.verdict import csv_to_values, values_to_verdicts
+
+    verdicts = values_to_verdicts(csv_to_values(Path(args.values)), design_from(args))
+    if args.json:
+        print(json.dumps(verdicts, indent=2, allow_nan=False, default=str))
+        return
+    d = verdicts["design"]
+    print(f"primary {d['primary']}, margin ±{d['margin']:g}, alpha {d['alpha']:g}, {d['inference']} inference; "
+          f"differences are arm - {d['baseline']}")
+    for name, c in verdicts["comparisons"].items():
+        p = c["primary"]
+        print(f"{name:<28} {c['verdict']:<13} n={p['n_seeds']:<4} difference {interval_text(p)}")
+
+
+def cmd_plan(args: argparse.Namespace) -> None:
+    """Seeds, runs and hours a verdict needs, from a pilot."""
+    from qgan.evaluation.plan import mlflow_values, pilot_to_values, plan_design, seconds_per_run
+
+    design = design_from(args)
+    values = mlflow_values(design.primary) if args.mlflow else pilot_to_values(Path(args.pilot))
+    seconds = args.seconds_per_run or seconds_per_run()
+    plan = plan_design(values, design, args.power, args.arms or len(values), seconds)
+    print(f"design: {design.primary}, margin ±{design.margin:g}, alpha {design.alpha:g}, {design.inference} "
+          f"inference, power {args.power:g}; {plan['arms']} arms trained per seed; "
+          + (f"{seconds:.1f} s per training run (median recorded here)" if seconds else
+             "no per-run time recorded (pass --seconds-per-run)"))
+
+    def seeds(n):
+        return "more than 400" if n is None else str(n)
+    for name, c in plan["comparisons"].items():
+        need, lo, hi = c["seeds_needed"]["sd"], c["seeds_needed"]["sd_low"], c["seeds_needed"]["sd_high"]
+        print(f"{name}: pilot {c['pilot_seeds']} seeds, sd of differences {c['sd']:.3g} "
+              f"(95%: {c['sd_interval'][0]:.3g}-{c['sd_interval'][1]:.3g})")
+        for goal, words in (("detect", f"detect a difference of {design.margin:g}"),
+                            ("equivalent", f"show equivalence within ±{design.margin:g}")):
+            cost = c["cost"][goal]
+            spent = "" if cost is None else f" = {cost['runs']} training runs" + (
+                f", {cost['hours']:.1f} h here" if cost["hours"] is not None else "")
+            print(f"  to {words}: {seeds(need[goal])} seeds{spent} (sd range: {seeds(lo[goal])}-{seeds(hi[goal])})")
+
+
+def runs_table_url(root: Path, port: int) -> str:
+    """The experiment's runs table in MLflow's "Model training" view (MLflow 3 opens experiments in
+    its GenAI traces view otherwise)."""
+    from qgan.core.tracking import _client, ensure_experiment
+
+    return (f"http://127.0.0.1:{port}/#/experiments/{ensure_experiment(_client(root), root)}"
+            "?workflowType=machine_learning")
+
+
 def cmd_ui(args: argparse.Namespace) -> None:
     """Start ``mlflow ui`` on 127.0.0.1 against the project's store (replaces this process)."""
     import os
@@ -142,7 +213,8 @@ def cmd_ui(args: argparse.Namespace) -> None:
     uri = tracking_uri(root)
     if not uri.startswith("sqlite:"):
         raise QganError("MLFLOW_TRACKING_URI names a tracking server; open that server's UI instead")
-    print(f"qgan ui: MLflow UI at http://127.0.0.1:{args.port} (store {uri}); Ctrl-C stops", flush=True)
+    print(f"qgan ui: MLflow UI at http://127.0.0.1:{args.port} (store {uri}); Ctrl-C stops\n"
+          f"qgan ui: the runs table: {runs_table_url(root, args.port)}", flush=True)
     os.execv(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
                               "--default-artifact-root", (root / "mlruns").as_uri(), "--host", "127.0.0.1",
                               "--port", str(args.port)])
@@ -189,6 +261,32 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "that recorded it, even if a local pool exists")
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
     rep.set_defaults(func=cmd_replay)
+
+    def design_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--params", default="params.yaml", help="defaults from evaluate.* (default: %(default)s)")
+        p.add_argument("--baseline", default="prng", help="arm the others are compared with (default: %(default)s)")
+        p.add_argument("--primary", default=None, help="metric that carries the verdict (default: evaluate.primary)")
+        p.add_argument("--margin", type=float, default=None, help="equivalence margin in the metric's units")
+        p.add_argument("--alpha", type=float, default=None, help="level (default: evaluate.alpha)")
+        p.add_argument("--inference", choices=["anytime", "fixed"], default=None,
+                       help="anytime: valid after any number of looks; fixed: n set in advance")
+
+    cmp = sub.add_parser("compare", help="judge a CSV of per-seed results (arm,seed,metric,value) as evaluate does")
+    cmp.add_argument("values", help="CSV with columns arm,seed,metric,value")
+    design_options(cmp)
+    cmp.add_argument("--json", action="store_true", help="print the verdicts as JSON")
+    cmp.set_defaults(func=cmd_compare)
+
+    plan = sub.add_parser("plan", help="seeds, training runs and hours a verdict needs, from a pilot")
+    plan.add_argument("--pilot", default="metrics/evaluate.json", help="evaluate.json or values CSV (default: "
+                                                                        "%(default)s)")
+    plan.add_argument("--mlflow", action="store_true", help="take the pilot from the MLflow store's runs instead")
+    plan.add_argument("--power", type=float, default=0.8, help="power wanted (default: %(default)s)")
+    plan.add_argument("--arms", type=int, default=None, help="arms trained per seed (default: the pilot's)")
+    plan.add_argument("--seconds-per-run", type=float, default=None,
+                      help="training seconds per run (default: the median recorded in the MLflow store)")
+    design_options(plan)
+    plan.set_defaults(func=cmd_plan)
 
     ui = sub.add_parser("ui", help="start the MLflow UI on 127.0.0.1 against the project's store")
     ui.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default: %(default)s)")

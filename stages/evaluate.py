@@ -1,23 +1,28 @@
-"""DVC stage `evaluate`: FID-LeNet of every run, paired arm differences, the report."""
+"""DVC stage `evaluate`: every metric of every run, and the verdicts (arm vs prng, one primary endpoint)."""
 import argparse
 import sys
+from pathlib import Path
 
 from qgan.core.stage import add_paths, paths_from, run_stage
-from qgan.evaluation.evaluate import EvaluateInputs, EvaluateOutputs, ReportInputs, run_evaluation
+from qgan.evaluation.evaluate import EvaluateInputs, EvaluateOutputs, run_evaluation
 from qgan.params import load_params
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--classifier-metrics", type=Path, required=True, help="metrics/classifier.json")
     add_paths(ap, EvaluateInputs)
-    add_paths(ap, ReportInputs)
     add_paths(ap, EvaluateOutputs, "out")
     args = ap.parse_args()
-    result = run_evaluation(load_params(args.params), paths_from(args, EvaluateInputs),
-                            paths_from(args, ReportInputs), paths_from(args, EvaluateOutputs, "out"))
-    for arm, values in result["fid"].items():
-        print(f"evaluate: {arm}: FID-LeNet mean {values['mean']:.3f} (N = {result['n_samples']})")
+    result = run_evaluation(load_params(args.params), paths_from(args, EvaluateInputs), args.classifier_metrics,
+                            paths_from(args, EvaluateOutputs, "out"))
+    for arm, per in result["summary"].items():
+        print(f"evaluate: {arm}: FID-LeNet mean {per['fid']['mean']:.3f} (N = {result['n_samples']})")
+    for name, c in (result["verdicts"] or {"comparisons": {}})["comparisons"].items():
+        p = c["primary"]
+        print(f"evaluate: {name}: {p['verdict']} ({p['metric']} difference {p['mean']:.3f}, "
+              f"interval [{p['interval'][0]:.3f}, {p['interval'][1]:.3f}], n = {p['n_seeds']})")
 
 
 if __name__ == "__main__":

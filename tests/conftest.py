@@ -135,7 +135,7 @@ def evaluate_in(ws, params) -> dict:
     import torch
 
     from qgan.evaluation.classifier import accuracy, train_classifier
-    from qgan.evaluation.evaluate import EvaluateInputs, EvaluateOutputs, ReportInputs, run_evaluation
+    from qgan.evaluation.evaluate import EvaluateInputs, EvaluateOutputs, run_evaluation
     from qgan.gan.data import load_split
     from qgan.gan.models import state_dict_sha256
     model = train_classifier(load_split(ws / "data", "train"), params.classifier, torch.device("cpu"),
@@ -145,9 +145,17 @@ def evaluate_in(ws, params) -> dict:
                                                     "extractor_sha256": state_dict_sha256(model)}))
     return run_evaluation(
         params, EvaluateInputs(ws / "data", ws / "models", ws / "classifier.pt", ws / "normals.npy",
-                               ws / "manifest.json", ws / "reports" / "train"),
-        ReportInputs(ws / "noise.json", ws / "entropy_tests.json", ws / "missing.png", ws / "classifier.json"),
-        EvaluateOutputs(ws / "evaluate.json", ws / "reports" / "report.md", ws / "reports" / "figures"))
+                               ws / "manifest.json"),
+        ws / "classifier.json", EvaluateOutputs(ws / "evaluate.json", ws / "reports" / "figures"))
+
+
+def report_in(ws, params) -> str:
+    """The report stage in a :func:`workspace` after :func:`evaluate_in`: ``reports/report.md``'s text."""
+    from qgan.evaluation.report import ReportInputs, ReportOutputs, run_report
+    return run_report(params, ReportInputs(ws / "evaluate.json", ws / "noise.json", ws / "entropy_tests.json",
+                                           ws / "classifier.json", ws / "manifest.json", ws / "missing.png",
+                                           ws / "reports" / "figures", ws / "reports" / "train"),
+                      ReportOutputs(ws / "reports" / "report.md", ws / "reports" / "verdicts.png"))
 
 
 def run_of(ws: Path, name: str, root: Path | None = None, block: str | None = None):

@@ -1,12 +1,18 @@
-"""``reports/report.md``: what was compared, with which entropy, and what came out."""
+"""The report stage: ``reports/report.md`` from the metrics files, led by the verdict, the ladder and
+the A/A check; then the metrics, provenance, randomness tests, noise accounting and figures."""
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from qgan.core.atomic import write_text_atomic
-from qgan.evaluation.metrics import METRICS
+from qgan.core.atomic import read_json, write_text_atomic
+from qgan.core.endpoints import METRICS
+from qgan.entropy.archive import read_manifest
+from qgan.evaluation.forest import save_verdict_plot
+from qgan.evaluation.summary import interval_text, ladder_lines, num, verdicts_to_markdown
+from qgan.gan.run import figures_path
+from qgan.params import Params
 
 
 def _fmt(x: float) -> str:
@@ -17,54 +23,25 @@ def _p(x: float) -> str:
     return f"{x:.2g}" if x >= 1e-3 else f"{x:.1e}"
 
 
-def metrics_table(result: dict, arms: list[str]) -> list[str]:
-    """Metric rows: the real-vs-real floor, each arm's mean +- sd over seeds, and for each
-    paired comparison the mean difference with its bootstrap CI, p-values and the verdict."""
-    header = "| metric | floor (real) | " + " | ".join(arms)
-    rule = "|---|---|" + "---|" * len(arms)
-    pairs = list(result["paired"])
-    for name in pairs:
-        header += f" | {name.replace('_vs_', ' − ')}: mean [95% bootstrap CI] | t / Wilcoxon / TOST p | verdict"
-        rule += "---|---|---|"
-    lines = [header + " |", rule]
+def secondary_table(result: dict) -> list[str]:
+    """Every metric: the real-vs-real floor, each arm's mean +- sd over seeds, and each
+    comparison's difference with its interval and verdict (secondary metrics at alpha/m,
+    exploratory; the primary at alpha)."""
+    summary, verdicts = result["summary"], result["verdicts"]
+    arms = list(summary)
+    comps = verdicts["comparisons"] if verdicts else {}
+    header = "| metric | floor (real) | " + " | ".join(arms) + "".join(
+        f" | {c['arm']} − {c['baseline']} [interval] | verdict" for c in comps.values())
+    lines = [header + " |", "|---|---|" + "---|" * (len(arms) + 2 * len(comps))]
     for metric, (label, lower) in METRICS.items():
         cells = [f"{label} {'↓' if lower else '↑'}", _fmt(result["reference"][metric])]
         for arm in arms:
-            values = [v for s, v in result[metric][arm].items() if s != "mean"]
-            sd = f" ± {_fmt(float(np.std(values, ddof=1)))}" if len(values) > 1 else ""
-            cells.append(_fmt(result[metric][arm]["mean"]) + sd)
-        for name in pairs:
-            c = result["paired"][name][metric]
-            if "bootstrap_ci95_low" in c:
-                cells += [f"{_fmt(c['mean'])} [{_fmt(c['bootstrap_ci95_low'])}, {_fmt(c['bootstrap_ci95_high'])}]",
-                          f"{_p(c['t_pvalue'])} / {_p(c['wilcoxon_pvalue'])} / {_p(c['tost_pvalue'])}",
-                          f"**{c['verdict']}**"]
-            else:
-                cells += [_fmt(c["mean"]), "-", f"**{c['verdict']}**"]
+            s = summary[arm][metric]
+            cells.append(_fmt(s["mean"]) + (f" ± {_fmt(s['sd'])}" if s["sd"] is not None else ""))
+        for c in comps.values():
+            m = c["primary"] if metric == verdicts["design"]["primary"] else c["secondary"].get(metric)
+            cells += [interval_text(m), f"**{m['verdict']}**"] if m and m["mean"] is not None else ["-", "-"]
         lines.append("| " + " | ".join(cells) + " |")
-    return lines
-
-
-def controls_lines(result: dict) -> list[str]:
-    """Whether the negative (prng2) and positive (legacy8) controls behaved, when present."""
-    lines = []
-    negative = result["verdicts"].get("prng2_vs_prng")
-    if negative is None:
-        lines.append("- Negative control (`prng2`, an independent PRNG stream): not in `train.arms`.")
-    else:
-        called = [m for m, v in negative.items() if v.endswith("better")]
-        lines.append("- Negative control `prng2` vs `prng`: " + (
-            f"**did not behave**: called different on {', '.join(called)}" if called else
-            "behaved: no metric called different."))
-    positive = result["verdicts"].get("legacy8_vs_prng")
-    if positive is None:
-        lines.append("- Positive control (`legacy8`, the tutorial's 8-bit quantisation): not in `train.arms`. "
-                     "The 8-bit conversion is checked by the noise tests instead (`convert.bits: 8` fails the "
-                     "tail-mass test at N = 10^6).")
-    else:
-        called = [m for m, v in positive.items() if not v.startswith("inconclusive")]
-        lines.append(f"- Positive control `legacy8` vs `prng`: distinguished on {len(called)} of {len(positive)} "
-                     f"metrics ({', '.join(f'{m}: {positive[m]}' for m in called) or 'none'}).")
     return lines
 
 
@@ -149,23 +126,6 @@ def numerics_text(numerics: dict | None) -> str:
     return f"native CPU numerics (ATen {numerics['aten_cpu_capability']}): not comparable across machines"
 
 
-def verdict_lines(result: dict, n_seeds: int) -> list[str]:
-    """One line per comparison: its metrics grouped by verdict."""
-    lines = []
-    for name, verdicts in result["verdicts"].items():
-        groups: dict[str, list[str]] = {}
-        for metric, verdict in verdicts.items():
-            kind, _, detail = verdict.partition(" (")
-            label = METRICS[metric][0] + (f" ({detail}" if detail else "")
-            groups.setdefault(kind if not kind.startswith("equivalent") else "equivalent within the margin",
-                              []).append(label)
-        lines.append(f"- **{name.replace('_vs_', ' vs ')}** over {n_seeds} paired seeds: "
-                     + "; ".join(f"{kind}: {', '.join(labels)}" for kind, labels in groups.items()) + ".")
-    if not result["verdicts"]:
-        lines.append("- no `prng` arm to compare with.")
-    return lines
-
-
 def figure_lines(runs: list[tuple[str, int]], seeds: list[int], figures: dict[str, str]) -> list[str]:
     """The sample grids, the grids over training and the loss curves of every run."""
     arms = sorted({a for a, _ in runs})
@@ -184,50 +144,89 @@ def figure_lines(runs: list[tuple[str, int]], seeds: list[int], figures: dict[st
 
 def write_report(path: Path, result: dict, manifest: dict, noise_stats: dict, entropy_tests: dict,
                  classifier: dict, runs: list[tuple[str, int]], figures: dict[str, str]) -> str:
-    """Markdown report; ``figures`` maps a name to a path relative to the report."""
-    arms = list(dict.fromkeys(a for a, _ in runs))
+    """Markdown report, led by the verdict; ``figures`` maps a name to a path relative to the report."""
     seeds = sorted({s for _, s in runs})
-    lines = [
-        "# qgan report: quantum vs pseudo-random latent noise",
-        "",
-        "## Entropy provenance",
-        "",
-        f"- sources: {', '.join(manifest.get('sources', [])) or 'none'}; "
-        f"quantum: **{'yes' if manifest.get('quantum') else 'no'}**"
-        + ("; served by `qgan emulate` (emulated)" if manifest.get("emulated") else ""),
-        health_line(manifest.get("health")),
-        f"- pool: {manifest['total_bytes']:,} bytes in {len(manifest['chunks'])} chunks; "
-        f"sha256 `{manifest['sha256']}`",
-        noise_line(noise_stats),
-        "",
-        f"![noise]({figures['noise']})" if "noise" in figures else "",
-        "",
-        "## Randomness tests (convert stage)",
-        "",
-        *randomness_table(noise_stats, entropy_tests),
-        "",
-        "## Metrics",
-        "",
+    verdicts = result["verdicts"]
+    lines = ["# qgan report: quantum vs pseudo-random latent noise", "", "## Verdict", "",
+             verdicts_to_markdown(result).rstrip(), ""]
+    if verdicts:
+        lines += [f"![verdicts]({figures['verdicts']})" if "verdicts" in figures else "", "",
+                  "## Sensitivity ladder (positive controls of the GAN metrics)", "", *ladder_lines(verdicts), ""]
+    lines += ["## Variance of the primary metric", "", *variance_lines(result.get("variance")), ""]
+    lines += [
+        "## All metrics", "",
         f"All metrics use the features (and class probabilities) of a small CNN trained on the training split "
         f"({result['extractor']['name']}, weights sha256 `{result['extractor']['sha256'][:16]}`; test accuracy "
         f"{classifier['test_accuracy']:.4f}; {numerics_text(classifier.get('numerics'))}): FID-LeNet is not comparable "
         f"to Inception FID. N = {result['n_samples']:,} generated images per run vs {result['n_test']:,} real test "
         f"images; FID is biased in N, so compare only at equal N. The floor is each metric for "
         f"{result['reference']['n_real']:,} real training images. ↓ lower is better, ↑ higher is better. "
-        "Verdicts follow the paired t-test and TOST at `evaluate.alpha`; with few seeds the bootstrap "
-        "interval is coarse (3 seeds give only 10 distinct resamples), so read it as descriptive.",
-        "",
-        *metrics_table(result, arms),
-        "",
-        f"![metrics per seed]({figures['metrics']})" if "metrics" in figures else "",
-        "",
-        "## Verdicts",
-        "",
+        "Only the primary metric carries the verdict; the others are **exploratory**, their intervals at "
+        "alpha / m (Bonferroni over the m secondary metrics).", "",
+        *secondary_table(result), "",
+        f"![metrics per seed]({figures['metrics']})" if "metrics" in figures else "", "",
+        "## Entropy provenance", "",
+        f"- sources: {', '.join(manifest.get('sources', [])) or 'none'}; "
+        f"quantum: **{'yes' if manifest.get('quantum') else 'no'}**"
+        + ("; served by `qgan emulate` (emulated)" if manifest.get("emulated") else ""),
+        health_line(manifest.get("health")),
+        f"- pool: {manifest['total_bytes']:,} bytes in {len(manifest['chunks'])} chunks; "
+        f"sha256 `{manifest['sha256']}`",
+        noise_line(noise_stats), "",
+        f"![noise]({figures['noise']})" if "noise" in figures else "", "",
+        "## Randomness tests (convert stage)", "", *randomness_table(noise_stats, entropy_tests), "",
+        "## Noise accounting", "", *accounting_lines(result),
+        *figure_lines(runs, seeds, figures),
     ]
-    lines += verdict_lines(result, len(seeds))
-    lines += ["", "## Controls", "", *controls_lines(result)]
-    lines += ["", "## Noise accounting", "", *accounting_lines(result)]
-    lines += figure_lines(runs, seeds, figures)
     text = "\n".join(lines) + "\n"
     write_text_atomic(path, text)
     return text
+
+
+def variance_lines(variance: dict | None) -> list[str]:
+    """The primary metric's evaluation-sampling share of the spread (:mod:`qgan.evaluation.variance`)."""
+    if not variance or not variance["arms"]:
+        return ["No arm with standard-normal latents was re-evaluated."]
+    lines = [f"Each generator re-evaluated {variance['redraws']} times with fresh latent vectors (same N, same real "
+             "test digits): *evaluation* variance is the spread between those, *training* variance the rest of the "
+             "spread across seeds.", "", "| arm or pair | seeds | variance across seeds | evaluation | training | "
+             "evaluation share |", "|---|---|---|---|---|---|"]
+    for name, v in {**variance["arms"], **variance["paired"]}.items():
+        share = "-" if v["eval_share"] is None else f"{100 * v['eval_share']:.0f}%"
+        lines.append(f"| {name.replace('_vs_', ' − ')} | {v['seeds']} | {num(v['total_var'])} | "
+                     f"{num(v['eval_var'])} | {num(v.get('train_var'))} | {share} |")
+    return lines
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    evaluation: Path          # metrics/evaluate.json
+    noise_metrics: Path       # metrics/noise.json (normality of the normals)
+    entropy_metrics: Path     # metrics/entropy_tests.json (tests of the pool's bytes)
+    classifier_metrics: Path  # metrics/classifier.json
+    manifest: Path            # the pool's manifest.json
+    noise_figure: Path        # reports/noise/noise.png
+    eval_figures: Path        # the evaluate stage's figures folder (metrics.png)
+    train_figures: Path       # the train stages' figure folders, <arm>-<block>/<arm>-<seed>/
+
+
+@dataclass(frozen=True)
+class ReportOutputs:
+    report: Path    # reports/report.md
+    verdicts: Path  # reports/verdicts.png
+
+
+def run_report(params: Params, inputs: ReportInputs, outputs: ReportOutputs) -> str:
+    """The report from the metrics files alone; its figures link relative to it."""
+    result = read_json(inputs.evaluation)
+    runs = [(arm, int(seed)) for arm, per in result["values"].items() for seed in per]
+    if result["verdicts"]:
+        save_verdict_plot(result["verdicts"], outputs.verdicts)
+    folder = {(a, s): figures_path(inputs.train_figures, params, a, s) for a, s in runs}
+    figures = {"metrics": inputs.eval_figures / "metrics.png", "noise": inputs.noise_figure,
+               "verdicts": outputs.verdicts,
+               **{f"{kind}:{a}-{s}": folder[(a, s)] / f"{name}.png" for a, s in runs
+                  for kind, name in (("grid", "samples"), ("losses", "losses"), ("epochs", "epochs"))}}
+    figures = {k: os.path.relpath(p, outputs.report.parent) for k, p in figures.items() if p.exists()}
+    return write_report(outputs.report, result, read_manifest(inputs.manifest), read_json(inputs.noise_metrics),
+                        read_json(inputs.entropy_metrics), read_json(inputs.classifier_metrics), runs, figures)

@@ -76,6 +76,11 @@ def primary_verdict(d: np.ndarray, design: Design) -> tuple[str, tuple[float, fl
     return interval_to_verdict(low, high, design.margin, METRICS[design.primary][1], *eq), (low, high)
 
 
+def _bounds(low: float, high: float) -> list[float | None]:
+    """An interval for JSON: an infinite end (too few seeds to bound it) is null."""
+    return [x if math.isfinite(x) else None for x in (low, high)]
+
+
 def _differences(values: dict, arm: str, baseline: str, metric: str) -> tuple[list[int], np.ndarray]:
     seeds = sorted(s for s in set(values[arm]) & set(values[baseline])
                    if metric in values[arm][s] and metric in values[baseline][s])
@@ -99,7 +104,8 @@ def design_reach(sd: float | None, n: int, design: Design) -> dict:
         return {"mde": None, "seeds_needed": None, "sd_interval": None, "seeds_needed_range": None}
     sd_low, sd_high = stats.sd_interval(sd, n)
     need = [power.seeds_needed(s, design.margin, design.alpha, design.inference, POWER) for s in (sd_low, sd, sd_high)]
-    return {"mde": power.minimum_detectable_effect(n, sd, design.alpha, design.inference, POWER),
+    mde = power.minimum_detectable_effect(n, sd, design.alpha, design.inference, POWER)
+    return {"mde": mde if math.isfinite(mde) else None,
             "seeds_needed": need[1], "sd_interval": [sd_low, sd_high],
             "seeds_needed_range": {"sd_low": need[0], "sd_high": need[2]}}
 
@@ -108,7 +114,7 @@ def compare_arm(values: dict, arm: str, design: Design) -> dict:
     """The primary and secondary comparisons of ``arm`` against ``design.baseline``."""
     seeds, d = _differences(values, arm, design.baseline, design.primary)
     verdict, (low, high) = primary_verdict(d, design)
-    primary = {"metric": design.primary, **_describe(seeds, d, design.alpha), "interval": [low, high],
+    primary = {"metric": design.primary, **_describe(seeds, d, design.alpha), "interval": _bounds(low, high),
                "inference": design.inference, "alpha": design.alpha, "margin": design.margin, "verdict": verdict,
                "within_margin": bool(-design.margin < low and high < design.margin),
                "tost_pvalue": stats.tost_pvalue(d, design.margin) if len(d) > 1 else None,
@@ -119,17 +125,17 @@ def compare_arm(values: dict, arm: str, design: Design) -> dict:
     for metric in others:
         s, dm = _differences(values, arm, design.baseline, metric)
         low, high = stats.interval(dm, level, design.inference) if len(dm) > 1 else (-math.inf, math.inf)
-        secondary[metric] = {**_describe(s, dm, design.alpha), "interval": [low, high], "alpha": level,
+        secondary[metric] = {**_describe(s, dm, design.alpha), "interval": _bounds(low, high), "alpha": level,
                              "verdict": interval_to_verdict(low, high, None, METRICS[metric][1])}
     adjusted = stats.holm({m: c.get("t_pvalue", math.nan) for m, c in secondary.items()}, design.alpha)
     for metric, (p, _) in adjusted.items():
         secondary[metric]["t_pvalue_holm"] = p
-    return {"arm": arm, "baseline": design.baseline, "primary": primary, "secondary": secondary}
+    return {"arm": arm, "baseline": design.baseline, "verdict": verdict, "primary": primary, "secondary": secondary}
 
 
 def values_to_verdicts(values: dict[str, dict[int, dict[str, float]]], design: Design) -> dict:
     """Every arm but the baseline against it: ``{"design": ..., "comparisons": {"<arm>_vs_<baseline>":
-    {"arm", "baseline", "primary": {...}, "secondary": {metric: {...}}}}}``."""
+    {"arm", "baseline", "verdict" (the primary's), "primary": {...}, "secondary": {metric: {...}}}}}``."""
     design.check()
     if design.baseline not in values:
         raise QganError(f"baseline arm {design.baseline!r} has no values (arms: {', '.join(values) or 'none'})")

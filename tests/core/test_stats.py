@@ -1,74 +1,99 @@
+"""The paired statistics: interval coverage by simulation, the closed-form confidence sequence
+against its Bayes factor, NaN-safe Holm, and the tests that can or cannot reject."""
+import math
+
 import numpy as np
+import pytest
 
-from qgan.core.stats import holm, judge, paired_comparison, seeds_needed
-
-
-def per_seed(values):
-    return dict(enumerate(values))
-
-
-def verdict(a, b, lower_is_better=True, margin=0.05, seed=0):
-    """One metric judged alone (a family of one)."""
-    c = paired_comparison(a, b, margin, seed)
-    judge({"m": c}, {"m": lower_is_better}, 0.05)
-    return c
+from qgan.core import stats
 
 
 def test_holm_step_down():
-    out = holm({"a": 0.01, "b": 0.04, "c": 0.03, "d": 0.005}, 0.05)
+    out = stats.holm({"a": 0.01, "b": 0.04, "c": 0.03, "d": 0.005}, 0.05)
     assert out["d"] == (0.02, True) and out["a"] == (0.03, True)
     assert out["c"] == (0.06, False) and out["b"] == (0.06, False)  # adjusted p-values are monotone
-    assert holm({}, 0.05) == {}
+    assert stats.holm({}, 0.05) == {}
 
 
-def test_a_known_shift_is_called_in_the_right_direction():
-    rng = np.random.default_rng(0)
-    base = 50 + rng.normal(0, 5, 8)  # seed-to-seed variation shared by both arms
-    noise = rng.normal(0, 0.5, 8)
-    lower = verdict(per_seed(base - 5 + noise), per_seed(base), lower_is_better=True)
-    assert lower["verdict"] == "entropy better" and lower["t_pvalue"] < 0.05 and lower["bootstrap_ci95_high"] < 0
-    higher = verdict(per_seed(base - 5 + noise), per_seed(base), lower_is_better=False)
-    assert higher["verdict"] == "prng better"
+def test_holm_ignores_a_nan_instead_of_adjusting_everything_to_one():
+    out = stats.holm({"a": 0.001, "b": float("nan"), "c": 0.02}, 0.05)
+    assert out["a"] == (0.002, True) and out["c"] == (0.02, True)  # m = 2 finite p-values
+    assert math.isnan(out["b"][0]) and out["b"][1] is False
 
 
-def test_two_samples_of_one_distribution_are_never_called_better():
-    rng = np.random.default_rng(1)
-    verdicts = []
-    for trial in range(40):
-        a, b = rng.normal(50, 2, 6), rng.normal(50, 2, 6)  # same distribution
-        verdicts.append(verdict(per_seed(a), per_seed(b), seed=trial)["verdict"])
-    called = [v for v in verdicts if v.endswith("better")]
-    assert len(called) <= 5  # a 5% test: rare false calls, as it should be
-    tight = rng.normal(0, 0.1, 10)
-    same = verdict(per_seed(50 + tight), per_seed(50 + tight[::-1]))
-    assert same["verdict"].startswith("equivalent within ±2.5")
+def bayes_factor(d, mu0, g=stats.PRIOR_G):
+    """The mixture Bayes factor the confidence sequence inverts, computed directly."""
+    n = len(d)
+    t = math.sqrt(n) * (d.mean() - mu0) / d.std(ddof=1)
+    nu, r = n - 1, 1 + n * g
+    return r ** -0.5 * ((1 + t * t / nu) / (1 + t * t / (r * nu))) ** ((nu + 1) / 2)
 
 
-def test_inconclusive_says_how_many_seeds():
-    out = verdict({0: 60.0, 1: 70.0, 2: 66.0}, {0: 63.0, 1: 72.0, 2: 60.0})
-    assert out["verdict"] == f"inconclusive (about {out['seeds_needed']} seeds needed)" and out["seeds_needed"] > 3
-    assert out["wilcoxon_pvalue"] > 0.05 and out["bootstrap_ci95_low"] < 0 < out["bootstrap_ci95_high"]
-    assert verdict({0: 1.0}, {0: 2.0})["verdict"].startswith("inconclusive (at least two")
+@pytest.mark.parametrize("n", [8, 20, 60])
+def test_confidence_sequence_ends_are_where_the_bayes_factor_reaches_one_over_alpha(n):
+    d = np.random.default_rng(n).normal(3, 2, n)
+    low, high = stats.confidence_sequence(d, 0.05)
+    assert bayes_factor(d, low) == pytest.approx(20, rel=1e-6) and bayes_factor(d, high) == pytest.approx(20, rel=1e-6)
+    assert bayes_factor(d, d.mean()) < 20  # the middle is inside
+    assert low < stats.t_interval(d, 0.05)[0]  # wider than the fixed-n interval: the price of looking
 
 
-def test_seeds_needed_grows_with_noise():
-    assert seeds_needed(0.0, 1.0, 1.0, 0.05) < seeds_needed(0.0, 3.0, 1.0, 0.05)
-    assert seeds_needed(2.0, 1.0, 1.0, 0.05) == int(np.ceil(((1.959964 + 0.841621) * 1.0 / 2.0) ** 2))
+def test_confidence_sequence_is_the_whole_line_with_too_few_seeds():
+    assert stats.confidence_sequence(np.array([1.0, 2.0, 3.0]), 0.05) == (-math.inf, math.inf)
+    assert math.isfinite(stats.cs_halfwidth_factor(10, 0.05))
 
 
-def test_student_t_interval():
-    d = paired_comparison({0: 10.0, 1: 12.0, 2: 11.0}, {0: 9.0, 1: 10.0, 2: 10.0, 3: 5.0}, 0.05)
-    assert d["n_seeds"] == 3 and d["per_seed"] == {"0": 1.0, "1": 2.0, "2": 1.0}
+def test_confidence_sequence_covers_at_every_n_at_once():
+    """Time-uniform coverage: the truth leaves the sequence at some n <= 200 in at most alpha of
+    4,000 simulated studies (the fixed-n t interval, looked at every n, leaves it far more often)."""
+    rng = np.random.default_rng(7)
+    z = rng.normal(5.0, 3.0, (4000, 200))
+    n = np.arange(1, 201)
+    mean = np.cumsum(z, 1) / n
+    sd = np.sqrt(np.maximum((np.cumsum(z * z, 1) - n * mean ** 2) / np.maximum(n - 1, 1), 0))
+    half_cs = stats.cs_halfwidth_factor(n, 0.05) * sd
+    from scipy import stats as sps
+    half_t = np.where(n > 1, sps.t.ppf(0.975, np.maximum(n - 1, 1)) / np.sqrt(n), np.inf) * sd
+    miss_cs = (np.abs(mean - 5.0) > half_cs)[:, 1:].any(1).mean()
+    miss_t = (np.abs(mean - 5.0) > half_t)[:, 1:].any(1).mean()
+    assert miss_cs <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / 4000)
+    assert miss_t > 0.3
+
+
+def test_student_t_interval_covers_95_percent_at_fixed_n():
+    rng = np.random.default_rng(3)
+    hits = [(lambda lo_hi: lo_hi[0] < 1.0 < lo_hi[1])(stats.t_interval(rng.normal(1.0, 2.0, 5), 0.05))
+            for _ in range(4000)]
+    assert abs(np.mean(hits) - 0.95) < 0.015
+
+
+def test_student_t_interval_matches_the_formula():
+    low, high = stats.t_interval(np.array([1.0, 2.0, 1.0]), 0.05)
     half = 4.302652729911275 * np.std([1, 2, 1], ddof=1) / np.sqrt(3)  # t(0.975, 2)
-    assert np.isclose(d["ci95_low"], 4 / 3 - half) and np.isclose(d["ci95_high"], 4 / 3 + half)
+    assert np.isclose(low, 4 / 3 - half) and np.isclose(high, 4 / 3 + half)
 
 
-def test_family_of_metrics_is_holm_adjusted():
-    rng = np.random.default_rng(2)
-    base = 10 + rng.normal(0, 1, 4)
-    comparisons = {"shifted": paired_comparison(per_seed(base - 1 + rng.normal(0, 0.01, 4)), per_seed(base), 0.01),
-                   "noise": paired_comparison(per_seed(base + rng.normal(0, 0.3, 4)), per_seed(base), 0.01)}
-    raw = comparisons["shifted"]["t_pvalue"]
-    verdicts = judge(comparisons, {"shifted": True, "noise": True}, 0.05)
-    assert verdicts["shifted"] == "entropy better" and comparisons["shifted"]["t_pvalue_holm"] == min(1, 2 * raw)
-    assert verdicts["noise"].startswith("inconclusive")
+def test_wilcoxon_is_shown_only_where_it_can_reject():
+    assert stats.wilcoxon_pvalue(np.array([1.0, 2.0, 3.0, 4.0]), 0.05) is None   # smallest p = 2/16 > 0.05
+    p = stats.wilcoxon_pvalue(np.arange(1.0, 7.0), 0.05)                          # 2/64 < 0.05
+    assert p == pytest.approx(2 / 64)
+
+
+def test_bca_bootstrap_needs_ten_seeds_and_then_covers():
+    assert stats.bca_interval(np.arange(9.0), 0.05) is None
+    rng = np.random.default_rng(4)
+    hits = []
+    for _ in range(300):
+        low, high = stats.bca_interval(rng.normal(0.0, 1.0, 12), 0.05)
+        hits.append(low < 0 < high)
+    assert np.mean(hits) > 0.85  # BCa at n = 12 covers near its level (a percentile bootstrap at n = 3: ~75%)
+
+
+def test_tost_rejects_inside_the_margin_only():
+    d = np.random.default_rng(5).normal(0.0, 0.5, 30)
+    assert stats.tost_pvalue(d, 1.0) < 0.01 and stats.tost_pvalue(d + 2.0, 1.0) > 0.5
+
+
+def test_sd_interval_brackets_the_sd():
+    low, high = stats.sd_interval(2.0, 10)
+    assert low < 2.0 < high and high / low > 2  # 10 seeds know their sd only to a factor of ~2.5

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from qgan.core import tracking
-from qgan.evaluation.evaluate import compare_arms
 from qgan.evaluation.metrics import METRICS, features_to_metrics
-from tests.conftest import evaluate_in, run_of, train_in
+from qgan.evaluation.verdict import Design, values_to_csv_rows, values_to_verdicts
+from tests.conftest import ROOT, evaluate_in, report_in, run_of, train_in
 
 SEEDS, N, D = 5, 800, 16
 
@@ -25,33 +25,46 @@ def scores_of(real: np.ndarray, arms: dict[str, float], seed: int) -> dict:
     return scores
 
 
+def judged(scores: dict, inference: str = "fixed") -> dict[str, str]:
+    """``{metric: verdict}`` of entropy vs prng, the primary's and each secondary's."""
+    values = {arm: {s: {k: m[k] for k in METRICS} for s, m in per.items()} for arm, per in scores.items()}
+    c = values_to_verdicts(values, Design(margin=50.0, inference=inference))["comparisons"]["entropy_vs_prng"]
+    return {"fid": c["verdict"], **{m: x["verdict"] for m, x in c["secondary"].items()}}
+
+
 def test_a_known_shift_is_called_worse_and_one_distribution_is_never_called_better():
     real = np.random.default_rng(0).standard_normal((N, D))
-    _, shifted = compare_arms(scores_of(real, {"entropy": 0.4, "prng": 0.0}, 1), margin=0.05, alpha=0.05)
+    shifted = judged(scores_of(real, {"entropy": 0.4, "prng": 0.0}, 1))
     for metric in ("fid", "kid", "precision", "density", "coverage"):
-        assert shifted["entropy_vs_prng"][metric] == "prng better", metric
-    _, reverse = compare_arms(scores_of(real, {"entropy": 0.0, "prng": 0.4}, 3), margin=0.05, alpha=0.05)
-    assert reverse["entropy_vs_prng"]["fid"] == "entropy better"
-    _, same = compare_arms(scores_of(real, {"entropy": 0.0, "prng": 0.0}, 2), margin=0.05, alpha=0.05)
-    assert set(same["entropy_vs_prng"]) == set(METRICS)
-    for metric, verdict in same["entropy_vs_prng"].items():
-        assert verdict.startswith(("equivalent", "inconclusive")), (metric, verdict)
+        assert shifted[metric] == "worse", metric
+    assert judged(scores_of(real, {"entropy": 0.0, "prng": 0.4}, 3))["fid"] == "better"
+    same = judged(scores_of(real, {"entropy": 0.0, "prng": 0.0}, 2))
+    assert set(same) == set(METRICS)
+    for metric, verdict in same.items():
+        assert verdict in ("equivalent", "inconclusive"), (metric, verdict)
 
 
 @pytest.mark.integration  # trains eight GANs and logs to a real MLflow store
 def test_evaluation_writes_metrics_report_and_logs_to_parent_and_children(workspace, tiny_params):
-    tiny_params = replace(tiny_params, train=replace(tiny_params.train, arms=("entropy", "prng", "prng2", "legacy8")))
+    arms = ("entropy", "prng", "prng2", "distinct-4")
+    tiny_params = replace(tiny_params, train=replace(tiny_params.train, arms=arms))
     for arm in tiny_params.train.arms:
         for seed in (0, 1):
             train_in(workspace, tiny_params, arm, seed)
     result = evaluate_in(workspace, tiny_params)
-    assert set(result["fid"]) == {"entropy", "prng", "prng2", "legacy8"} and result["n_samples"] == 64
-    assert set(result["verdicts"]) == {"entropy_vs_prng", "prng2_vs_prng", "legacy8_vs_prng"}
-    from qgan.evaluation.metrics import METRICS
-    assert set(result["paired"]["entropy_vs_prng"]) == set(METRICS) == set(result["verdicts"]["entropy_vs_prng"])
-    assert result["paired"]["entropy_vs_prng"]["kid"]["n_seeds"] == 2
-    assert all(0 <= result[m][arm]["mean"] <= 1 for m in ("precision", "recall", "coverage")
-               for arm in ("entropy", "prng"))
+    assert set(result["values"]) == {"entropy", "prng", "prng2", "distinct-4"} and result["n_samples"] == 64
+    comps = result["verdicts"]["comparisons"]
+    assert set(comps) == {"entropy_vs_prng", "prng2_vs_prng", "distinct-4_vs_prng"}
+    assert set(comps["entropy_vs_prng"]["secondary"]) == set(METRICS) - {"fid"}
+    assert comps["entropy_vs_prng"]["primary"]["n_seeds"] == 2 and comps["entropy_vs_prng"]["verdict"] in (
+        "better", "worse", "equivalent", "inconclusive")
+    assert comps["entropy_vs_prng"]["primary"]["interval"] == [None, None]  # 2 seeds bound nothing, anytime
+    assert result["summary"]["prng"]["fid"]["n"] == 2
+    assert all(0 <= v[m] <= 1 for m in ("precision", "recall", "coverage") for arm in ("entropy", "prng")
+               for v in result["values"][arm].values())
+    var = result["variance"]
+    assert set(var["arms"]) == {"entropy", "prng", "prng2"} and var["arms"]["prng"]["eval_var"] > 0  # not the rung
+    assert 0 < var["paired"]["entropy_vs_prng"]["eval_share"] <= 1
 
     # The pool accounting adds up: the entropy runs' ranges tile the pool exactly, each drawn in full.
     pool_bytes = (workspace / "pool.bin").stat().st_size
@@ -66,15 +79,32 @@ def test_evaluation_writes_metrics_report_and_logs_to_parent_and_children(worksp
             assert run[region]["drawn"] == run[region]["size"], (run["arm"], region)  # sizes = what was drawn
         assert run["train"]["size"] == result["noise"]["entropy-0"]["train"]["size"]  # every arm alike
 
-    report = (workspace / "reports" / "report.md").read_text()
+    report = report_in(workspace, tiny_params)
+    assert report.startswith("# qgan report") and report.index("## Verdict") < report.index("## All metrics")
+    assert "Primary endpoint: **FID-LeNet**" in report and "anytime-valid 95% confidence sequence" in report
+    assert "- A/A control `prng2` vs prng: " in report and "| `distinct-4` | only K distinct latent vectors |" in report
+    assert "With 2 paired seeds this design detects" in report and "exploratory" in report
     assert "FID-LeNet" in report and "train/entropy-0/entropy-0/samples.png" in report and "not comparable" in report
-    assert "## Verdicts" in report and "**entropy vs prng** over 2 paired seeds" in report
-    assert "## Controls" in report and "train/prng-1/prng-1/losses.png" in report
-    assert "- Negative control `prng2` vs `prng`: " in report and "- Positive control `legacy8` vs `prng`: " in report
+    assert "train/prng-1/prng-1/losses.png" in report and "![verdicts](verdicts.png)" in report
     assert "16 tests judged as one family at alpha = 0.01 (Holm)" in report
     assert "| bytes | serial 2 | 10,000 |" in report and "bits per byte over" in report
     assert "## Noise accounting" in report and "No normal was read twice" in report
-    assert "![epochs legacy8-1](train/legacy8-1/legacy8-1/epochs.png)" in report
+    assert "![epochs distinct-4-1](train/distinct-4-1/distinct-4-1/epochs.png)" in report
+    assert (workspace / "reports" / "verdicts.png").stat().st_size > 1000
+
+    # qgan compare on the same values, as a CSV, gives the same verdicts (and numbers) as the stage
+    import csv
+    import json
+    import subprocess
+    import sys
+    with open(workspace / "values.csv", "w", newline="") as f:
+        csv.writer(f).writerows([("arm", "seed", "metric", "value"), *values_to_csv_rows(
+            {a: {int(s): v for s, v in per.items()} for a, per in result["values"].items()})])
+    out = subprocess.run([sys.executable, "-m", "qgan.cli", "compare", str(workspace / "values.csv"), "--json",
+                          "--params", str(ROOT / "params.yaml")], capture_output=True, text=True, cwd=workspace)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == json.loads(json.dumps(result["verdicts"]))
+
     (a, b), (c, d) = result["noise"]["entropy-1"]["train"]["normals"], result["noise"]["entropy-1"]["train"]["bytes"]
     assert a == result["noise"]["entropy-0"]["eval"]["normals"][1] and (c, d) == (3 * a, 3 * b)  # slot 1 follows slot 0
     assert f"| entropy-1 | pool | [{a:,}, {b:,}) | [{c:,}, {d:,}) | 4,096 | 1 |" in report
@@ -83,22 +113,23 @@ def test_evaluation_writes_metrics_report_and_logs_to_parent_and_children(worksp
 
     client = tracking._client(workspace)
     logged = run_of(workspace, "prng-1").data.metrics
-    assert logged["fid_lenet"] == pytest.approx(result["fid"]["prng"]["1"])
-    assert logged["eval_coverage"] == pytest.approx(result["coverage"]["prng"]["1"])
+    assert logged["fid_lenet"] == pytest.approx(result["values"]["prng"]["1"]["fid"])
+    assert logged["eval_coverage"] == pytest.approx(result["values"]["prng"]["1"]["coverage"])
     parents = {run_of(workspace, f"{a}-{s}").data.tags[tracking.TAG_PARENT]
                for a in tiny_params.train.arms for s in (0, 1)}
     assert len(parents) == 1  # one pipeline run, eight children
     parent = client.get_run(parents.pop())
     assert parent.info.status == "FINISHED"
-    assert parent.data.metrics["entropy/fid"] == pytest.approx(result["fid"]["entropy"]["mean"])
-    assert parent.data.metrics["entropy_vs_prng/fid_diff"] == pytest.approx(
-        result["paired"]["entropy_vs_prng"]["fid"]["mean"])
-    assert parent.data.tags["verdict.legacy8_vs_prng.kid"] == result["verdicts"]["legacy8_vs_prng"]["kid"]
+    assert parent.data.metrics["entropy/fid"] == pytest.approx(result["summary"]["entropy"]["fid"]["mean"])
+    assert parent.data.metrics["entropy_vs_prng/primary_diff"] == pytest.approx(
+        comps["entropy_vs_prng"]["primary"]["mean"])
+    assert parent.data.tags["verdict.distinct-4_vs_prng"] == comps["distinct-4_vs_prng"]["verdict"]
+    assert parent.data.tags["mlflow.note.content"].startswith("Primary endpoint: **FID-LeNet**")
     assert len(parent.data.tags["evaluated_runs"].split(",")) == 8
     children = client.search_runs([parent.info.experiment_id], f"tags.`{tracking.TAG_PARENT}` = '{parent.info.run_id}'")
     assert len(children) == 8
     artifacts = workspace / "mlruns" / parent.info.run_id / "artifacts" / "evaluation"
-    assert sorted(p.name for p in artifacts.iterdir()) == ["evaluate.json", "metrics.png", "report.md"]
+    assert sorted(p.name for p in artifacts.iterdir()) == ["evaluate.json", "metrics.png"]
     # Re-running only evaluate (say, after an evaluate param changed) opens a parent of its own that
     # names the runs it evaluated; a later training opens a new parent too: this one is finished.
     evaluate_in(workspace, replace(tiny_params, evaluate=replace(tiny_params.evaluate, kid_subsets=5)))

@@ -1,4 +1,9 @@
-from qgan.evaluation.report import controls_lines, metrics_table, noise_line, randomness_table
+import numpy as np
+
+from qgan.core.endpoints import METRICS
+from qgan.evaluation.report import noise_line, randomness_table, secondary_table
+from qgan.evaluation.summary import control_lines, ladder_lines
+from qgan.evaluation.verdict import Design, values_to_verdicts
 
 
 def test_noise_line_without_normals():
@@ -15,36 +20,41 @@ def test_noise_line_states_ks_moments_and_the_family_verdict():
     assert "2 of 16 randomness tests reject at family-wise alpha = 0.01 (Holm)" in line
 
 
-def _result(verdicts: dict) -> dict:
-    from qgan.evaluation.metrics import METRICS
-    result = {"reference": dict.fromkeys(METRICS, 1.0), "paired": {}, "verdicts": verdicts}
-    for m in METRICS:
-        result[m] = {"entropy": {"0": 2.0, "1": 3.0, "mean": 2.5}, "prng": {"0": 2.0, "1": 2.0, "mean": 2.0}}
-    return result
+def _verdicts(arms: dict[str, list[float]], n: int = 12) -> dict:
+    """Verdicts of arms whose FID is prng's plus a per-seed offset list (cycled to n seeds)."""
+    rng = np.random.default_rng(0)
+    base = {s: {m: 50.0 + rng.normal(0, 1) for m in METRICS} for s in range(n)}
+    values = {"prng": base}
+    for arm, offsets in arms.items():
+        values[arm] = {s: {m: v + offsets[s % len(offsets)] for m, v in base[s].items()} for s in range(n)}
+    return values_to_verdicts(values, Design(margin=8.0))
 
 
-def test_metrics_table_has_floor_arms_and_verdicts():
-    from qgan.core.stats import judge, paired_comparison
-    from qgan.evaluation.metrics import METRICS
-    result = _result({})
-    result["paired"]["entropy_vs_prng"] = {m: paired_comparison({0: 2.0, 1: 3.0}, {0: 2.0, 1: 2.0}, 0.05)
-                                           for m in METRICS}
-    judge(result["paired"]["entropy_vs_prng"], {m: lower for m, (_, lower) in METRICS.items()}, 0.05)
-    lines = metrics_table(result, ["entropy", "prng"])
-    assert len(lines) == 2 + len(METRICS) and "entropy − prng" in lines[0]
+def test_secondary_table_has_floor_arms_and_verdicts():
+    verdicts = _verdicts({"entropy": [0.1, -0.1, 0.2]})
+    result = {"reference": dict.fromkeys(METRICS, 1.0), "verdicts": verdicts,
+              "summary": {"prng": {m: {"mean": 2.0, "sd": 0.0, "n": 12} for m in METRICS},
+                          "entropy": {m: {"mean": 2.5, "sd": 0.707, "n": 12} for m in METRICS}}}
+    lines = secondary_table(result)
+    assert len(lines) == 2 + len(METRICS) and "entropy − prng [interval]" in lines[0]
     fid = next(line for line in lines if line.startswith("| FID-LeNet ↓"))
-    assert "| 1.000 | 2.500 ± 0.707 | 2.000 ± 0.000 | 0.500 [0.000, 1.000] |" in fid and "**inconclusive" in fid
+    assert "| 1.000 | 2.000 ± 0.000 | 2.500 ± 0.707 | 0.07 [" in fid and "**equivalent**" in fid
 
 
-def test_controls_say_whether_they_behaved():
-    absent = controls_lines(_result({}))
-    assert "not in `train.arms`" in absent[0] and "not in `train.arms`" in absent[1]
-    bad = controls_lines(_result({"prng2_vs_prng": {"fid": "prng2 better", "kid": "inconclusive (about 9 seeds)"}}))
-    assert bad[0] == "- Negative control `prng2` vs `prng`: **did not behave**: called different on fid"
-    good = controls_lines(_result({"prng2_vs_prng": {"fid": "equivalent within ±1"},
-                                   "legacy8_vs_prng": {"fid": "prng better", "kid": "inconclusive (about 4 seeds)"}}))
-    assert good[0].endswith("behaved: no metric called different.")
-    assert good[1].startswith("- Positive control `legacy8` vs `prng`: distinguished on 1 of 2 metrics")
+def test_a_called_aa_control_says_the_design_is_miscalibrated():
+    bad = control_lines(_verdicts({"prng2": [5.0, 5.5, 4.5]}))
+    assert "called **worse**" in bad[0] and "**the design is miscalibrated**" in bad[0]
+    good = control_lines(_verdicts({"prng2": [0.3, -0.3, 0.1]}))
+    assert "**equivalent**" in good[0] and "never better or worse" in good[0]
+    assert "not in `train.arms`" in control_lines(_verdicts({"entropy": [0.0]}))[0]
+
+
+def test_ladder_names_the_mildest_rung_detected_in_each_kind():
+    lines = ladder_lines(_verdicts({"distinct-64": [30.0, 31.0], "distinct-4096": [0.2, -0.3, 0.1],
+                                    "rank-8": [5.0, 6.0, 4.0], "entropy": [0.0, 0.1]}))
+    assert lines[-1] == "Smallest defect detected: `distinct-64`, `rank-8`"
+    assert any(line.startswith("| `distinct-4096` |") and "**equivalent**" in line for line in lines)
+    assert "design's sensitivity is then unknown" in ladder_lines(_verdicts({"entropy": [0.0]}))[0]
 
 
 def test_randomness_table_lists_every_test_with_its_verdict():

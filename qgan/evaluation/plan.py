@@ -1,0 +1,86 @@
+"""``qgan plan``: from a pilot, the seeds a verdict needs and what they cost on this machine.
+
+The pilot's paired differences of the primary metric give the sd per comparison; with the
+margin delta, alpha, power and inference of the design, :func:`qgan.core.power.seeds_needed`
+gives the seeds to detect a true difference of delta and to show equivalence when there is
+none, at the sd and at both ends of its 95% chi-square interval (a pilot of n seeds knows its
+sd only to within that). Training runs are seeds x arms; wall time is runs x the median
+per-run training time the MLflow store recorded on this machine (metric ``seconds``).
+"""
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+import numpy as np
+
+from qgan.core import power, stats, tracking
+from qgan.core.atomic import read_json
+from qgan.core.errors import QganError
+from qgan.evaluation.verdict import Design, csv_to_values
+
+
+def pilot_to_values(path: Path) -> dict[str, dict[int, dict[str, float]]]:
+    """``values[arm][seed][metric]`` from an ``evaluate.json`` or an ``arm,seed,metric,value`` CSV."""
+    if path.suffix == ".csv":
+        return csv_to_values(path)
+    result = read_json(path)
+    if "values" not in result:
+        raise QganError(f"{path}: no per-seed values (an evaluate.json of this version, or a CSV)")
+    return {arm: {int(s): v for s, v in per.items()} for arm, per in result["values"].items()}
+
+
+def mlflow_values(metric: str, root: Path | None = None) -> dict[str, dict[int, dict[str, float]]]:
+    """``values[arm][seed][metric]`` from the training runs' ``eval_<metric>`` (latest per arm and seed)."""
+    values: dict[str, dict[int, dict[str, float]]] = {}
+    for run in sorted(training_runs(root), key=lambda r: r.info.start_time):
+        tags, metrics = run.data.tags, run.data.metrics
+        if f"eval_{metric}" in metrics:
+            values.setdefault(tags[tracking.TAG_ARM], {})[int(tags[tracking.TAG_SEED])] = {
+                metric: metrics[f"eval_{metric}"]}
+    if not values:
+        raise QganError(f"the MLflow store has no training run with eval_{metric}; run the pipeline first")
+    return values
+
+
+def training_runs(root: Path | None = None) -> list:
+    """Every training run of the project's MLflow experiment."""
+    root = root or tracking.project_root()
+    client = tracking._client(root)
+    return client.search_runs([tracking.ensure_experiment(client, root)], f"tags.{tracking.TAG_ROLE} = 'training'",
+                              max_results=50_000)
+
+
+def seconds_per_run(root: Path | None = None) -> float | None:
+    """Median training seconds per run recorded in the MLflow store (None if it has none)."""
+    seconds = [r.data.metrics["seconds"] for r in training_runs(root) if "seconds" in r.data.metrics]
+    return statistics.median(seconds) if seconds else None
+
+
+def plan_design(values: dict, design: Design, power_: float, arms: int, seconds: float | None) -> dict:
+    """Per comparison: pilot n, sd of the differences, its 95% interval, and seeds needed (detect,
+    equivalent) at the sd and at the interval's ends; with the runs and wall time they mean."""
+    if design.baseline not in values:
+        raise QganError(f"pilot has no {design.baseline!r} arm (arms: {', '.join(values)})")
+    out = {"design": {**design.__dict__, "power": power_}, "arms": arms, "seconds_per_run": seconds,
+           "comparisons": {}}
+    for arm in values:
+        if arm == design.baseline:
+            continue
+        seeds = sorted(s for s in set(values[arm]) & set(values[design.baseline])
+                       if design.primary in values[arm][s] and design.primary in values[design.baseline][s])
+        d = np.array([values[arm][s][design.primary] - values[design.baseline][s][design.primary] for s in seeds])
+        if len(d) < 2:
+            raise QganError(f"{arm} vs {design.baseline}: the pilot needs at least 2 paired seeds, has {len(d)}")
+        sd = float(d.std(ddof=1))
+        bounds = stats.sd_interval(sd, len(d))
+        need = {name: power.seeds_needed(s, design.margin, design.alpha, design.inference, power_)
+                for name, s in (("sd_low", bounds[0]), ("sd", sd), ("sd_high", bounds[1]))}
+
+        def cost(n):
+            return None if n is None else {"seeds": n, "runs": n * arms,
+                                           "hours": None if seconds is None else n * arms * seconds / 3600}
+        out["comparisons"][f"{arm}_vs_{design.baseline}"] = {
+            "pilot_seeds": len(d), "sd": sd, "sd_interval": list(bounds), "seeds_needed": need,
+            "cost": {goal: cost(need["sd"][goal]) for goal in ("detect", "equivalent")}}
+    return out

@@ -1,0 +1,117 @@
+"""The verdicts in words: the primary verdict, the ladder, the A/A check, what n seeds can show.
+
+Everything here reads the typed ``verdicts`` of ``metrics/evaluate.json``
+(:func:`qgan.evaluation.verdict.values_to_verdicts`); nothing is parsed back from text.
+"""
+from __future__ import annotations
+
+import math
+
+from qgan.core.endpoints import METRICS
+from qgan.noise.ladder import parse_rung
+
+NEGATIVE_CONTROL = "prng2"  # the A/A arm: an independent PCG64 stream, no true difference
+
+
+def num(x: float | None, digits: int = 3) -> str:
+    if x is None:
+        return "-"
+    if math.isinf(x):
+        return "∞" if x > 0 else "−∞"
+    return f"{x:.{digits}g}" if abs(x) >= 1000 or (0 < abs(x) < 0.01) else f"{x:.{digits - 1}f}"
+
+
+def interval_text(c: dict) -> str:
+    low, high = c["interval"]  # null ends: unbounded
+    return f"{num(c['mean'])} [{num(-math.inf if low is None else low)}, {num(math.inf if high is None else high)}]"
+
+
+def need_text(n: int | None) -> str:
+    return "more than 400" if n is None else f"{n}"
+
+
+def reach_text(p: dict) -> str:
+    """What the design sees: MDE at n and seeds needed (with the sd's 95% range)."""
+    if p["seeds_needed"] is None:
+        return "at least 2 seeds are needed to estimate the spread"
+    need, rng = p["seeds_needed"], p["seeds_needed_range"]
+    return (f"smallest difference detected with power 0.8 at this n: {num(p['mde'])}; seeds to detect a true "
+            f"difference of δ = {num(p['margin'])}: {need_text(need['detect'])} "
+            f"({need_text(rng['sd_low']['detect'])}–{need_text(rng['sd_high']['detect'])} over the sd's 95% "
+            f"interval); to show equivalence when there is none: {need_text(need['equivalent'])} "
+            f"({need_text(rng['sd_low']['equivalent'])}–{need_text(rng['sd_high']['equivalent'])})")
+
+
+def inference_text(design: dict) -> str:
+    level = f"{100 * (1 - design['alpha']):.0f}%"
+    if design["inference"] == "anytime":
+        return (f"anytime-valid {level} confidence sequence (valid however often seeds were added and looked at)")
+    return f"fixed-n {level} Student-t interval (valid only if the seed count was fixed in advance)"
+
+
+def primary_lines(verdicts: dict) -> list[str]:
+    """One line per comparison that is not a ladder rung or the A/A control."""
+    design = verdicts["design"]
+    label, lower = METRICS[design["primary"]]
+    lines = [f"Primary endpoint: **{label}** ({'lower' if lower else 'higher'} is better), margin "
+             f"δ = ±{num(design['margin'])}, {inference_text(design)}. Differences are arm − {design['baseline']}.",
+             ""]
+    for name, c in verdicts["comparisons"].items():
+        if parse_rung(c["arm"]) is not None or c["arm"] == NEGATIVE_CONTROL:
+            continue
+        p = c["primary"]
+        lines.append(f"- **{c['arm']} vs {c['baseline']}**: **{p['verdict']}** over {p['n_seeds']} paired seeds; "
+                     f"difference {interval_text(p)}. {reach_text(p).capitalize()}.")
+    return lines
+
+
+def ladder_lines(verdicts: dict) -> list[str]:
+    """The sensitivity ladder: per rung the primary difference, interval, verdict; the mildest
+    defect detected in each kind."""
+    rungs = [(parse_rung(c["arm"]), c["primary"]) for c in verdicts["comparisons"].values()
+             if parse_rung(c["arm"]) is not None]
+    if not rungs:
+        return ["No ladder rung in `train.arms` (add e.g. `distinct-64`, `rank-8`, `bits-2`, `scale-50`): the "
+                "design's sensitivity is then unknown."]
+    lines = ["| rung | defect | difference [interval] | verdict |", "|---|---|---|---|"]
+    mildest: dict[str, str] = {}
+    for rung, p in sorted(rungs, key=lambda rp: (rp[0].kind, -rp[0].n if rp[0].kind != "scale" else rp[0].n)):
+        lines.append(f"| `{rung.name}` | {rung.what.split(' (')[0]} | {interval_text(p)} | **{p['verdict']}** |")
+        if p["verdict"] in ("better", "worse"):
+            mildest.setdefault(rung.kind, rung.name)
+    lines += ["", "Smallest defect detected: " + (", ".join(f"`{v}`" for v in mildest.values()) if mildest
+                                                   else "none: no rung was told apart from prng at this n.")]
+    return lines
+
+
+def control_lines(verdicts: dict) -> list[str]:
+    """The A/A check: prng2 against prng must not be called different."""
+    c = verdicts["comparisons"].get(f"{NEGATIVE_CONTROL}_vs_{verdicts['design']['baseline']}")
+    if c is None:
+        return [f"- A/A control (`{NEGATIVE_CONTROL}`): not in `train.arms`; add it to check the design's calibration."]
+    p = c["primary"]
+    if p["verdict"] in ("better", "worse"):
+        return [f"- A/A control `{NEGATIVE_CONTROL}` vs prng: called **{p['verdict']}** ({interval_text(p)}): "
+                "**the design is miscalibrated** (two PRNG streams cannot differ); distrust every verdict."]
+    return [f"- A/A control `{NEGATIVE_CONTROL}` vs prng: **{p['verdict']}**, difference {interval_text(p)} "
+            "(as it should be: never better or worse)."]
+
+
+def limits_lines(verdicts: dict) -> list[str]:
+    """What this many seeds can and cannot show, from the first comparison's reach."""
+    firsts = [c["primary"] for c in verdicts["comparisons"].values() if c["primary"]["seeds_needed"] is not None]
+    if not firsts:
+        return ["With fewer than 2 paired seeds nothing can be shown."]
+    p = firsts[0]
+    return [f"With {p['n_seeds']} paired seeds this design detects (power 0.8) only a difference of about "
+            f"{num(p['mde'])} in the primary metric; anything smaller is likely to come out inconclusive, and "
+            f"equivalence within ±{num(p['margin'])} needs about {need_text(p['seeds_needed']['equivalent'])} seeds. "
+            "An inconclusive verdict here is the expected result of too few seeds, not evidence of no effect."]
+
+
+def verdicts_to_markdown(result: dict) -> str:
+    """The verdict summary: the report's lead and the MLflow parent run's description."""
+    verdicts = result.get("verdicts")
+    if not verdicts:
+        return "No `prng` arm: nothing was compared."
+    return "\n".join([*primary_lines(verdicts), "", *control_lines(verdicts), "", *limits_lines(verdicts)]) + "\n"

@@ -1,0 +1,71 @@
+"""How much of the primary metric's spread is evaluation sampling, and how much is training.
+
+A run's value is ``y_s = mu + a_s + e_s``: ``a_s`` the training seed's effect (variance
+``tau^2``), ``e_s`` the evaluation draw's (variance ``sigma_e^2``: which N latent vectors were
+sampled). Re-evaluating each generator ``R`` times with fresh latent vectors
+(:func:`redraw_primary`) estimates ``sigma_e^2`` as the mean within-generator variance; the
+variance of ``y_s`` across seeds estimates ``tau^2 + sigma_e^2``, so ``tau^2`` is the
+difference (floored at 0). For a paired difference the evaluation part is the sum of the two
+arms'. Redraws use fresh PCG64 normals (the same conversion as every arm), so they are made only
+for arms whose latents are standard normal (not the ladder's rungs nor ``legacy8``). The real
+side stays the 1,000 test digits: there is no second real set of that size the classifier has
+not seen, so the real subset's share is not in ``sigma_e^2``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from qgan.evaluation.classifier import Classifier, images_to_outputs
+from qgan.evaluation.metrics import RealReference, features_to_metrics
+from qgan.gan.models import Generator
+from qgan.gan.training import generate_images
+from qgan.noise.streams import PrngNoise
+
+EVAL_REDRAWS = 4          # re-evaluations per generator, each with N fresh latent vectors
+REDRAW_SPAWN_KEY = 90     # first SeedSequence spawn-key word of the redraws (the arms use 1..4)
+STANDARD_NORMAL_ARMS = ("entropy", "prng", "prng2", "torch")  # latents ~ N(0, I): redraws are like the arm's
+
+
+def redraw_primary(generator: Generator, classifier: Classifier, reference: RealReference, arm: str, seed: int,
+                   n: int, batch: int, device: torch.device, primary: str = "fid") -> list[float] | None:
+    """The primary metric of ``generator`` for :data:`EVAL_REDRAWS` fresh sets of ``n`` latents."""
+    if arm not in STANDARD_NORMAL_ARMS:
+        return None
+    out = []
+    for r in range(EVAL_REDRAWS):
+        noise = PrngNoise(np.random.SeedSequence(seed, spawn_key=(REDRAW_SPAWN_KEY, r)), 24, "box_muller")
+        feats, probs = images_to_outputs(classifier, generate_images(generator, noise, n, batch), batch)
+        out.append(float(features_to_metrics(reference, feats, probs, kid_subsets=1, kid_subset_size=2)[primary]))
+    return out
+
+
+def _var(x) -> float | None:
+    x = np.asarray(x, dtype=np.float64)
+    return float(x.var(ddof=1)) if len(x) > 1 else None
+
+
+def variance_components(values: dict[str, dict[int, dict]], redraws: dict[str, dict[int, list[float]]],
+                        primary: str, baseline: str, r: int) -> dict:
+    """``{"metric", "redraws", "arms": {arm: {total_var, eval_var, train_var, eval_share}},
+    "paired": {"<arm>_vs_<baseline>": {total_var, eval_var, eval_share}}}`` (null where unknown)."""
+    arms = {}
+    for arm, per in redraws.items():
+        total = _var([values[arm][s][primary] for s in per])
+        within = float(np.mean([_var(x) for x in per.values()])) if r > 1 and per else None
+        arms[arm] = {"seeds": len(per), "total_var": total, "eval_var": within,
+                     "train_var": None if total is None or within is None else max(0.0, total - within),
+                     "eval_share": None if not total or within is None else min(1.0, within / total)}
+    paired = {}
+    if baseline in arms:
+        for arm in arms:
+            if arm == baseline:
+                continue
+            seeds = sorted(set(redraws[arm]) & set(redraws[baseline]))
+            total = _var([values[arm][s][primary] - values[baseline][s][primary] for s in seeds])
+            parts = (arms[arm]["eval_var"], arms[baseline]["eval_var"])
+            within = None if None in parts else parts[0] + parts[1]
+            paired[f"{arm}_vs_{baseline}"] = {"seeds": len(seeds), "total_var": total, "eval_var": within,
+                                              "eval_share": None if not total or within is None
+                                              else min(1.0, within / total)}
+    return {"metric": primary, "redraws": r, "arms": arms, "paired": paired}
