@@ -95,8 +95,48 @@ def test_ui_serves_the_project_store_on_loopback(tmp_path):
     finally:
         stop_process_group(proc)
     banner = f"qgan ui: MLflow UI at http://127.0.0.1:{port} (store sqlite:///{tmp_path / 'mlflow.db'})"
-    assert banner in proc.stdout.read()
+    printed = proc.stdout.read()
+    assert banner in printed
+    table = f"http://127.0.0.1:{port}/#/experiments/{experiment['experiment_id']}?workflowType=machine_learning"
+    assert f"qgan ui: the runs table: {table}" in printed  # the Model training view, not GenAI traces
 
     remote = subprocess.run([sys.executable, "-m", "qgan.cli", "ui"], cwd=tmp_path, capture_output=True, text=True,
                             env={**env, "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}, timeout=60)
     assert remote.returncode == 2 and remote.stderr.count("\n") == 1 and "names a tracking server" in remote.stderr
+
+
+def _values_csv(path, shifts: dict[str, float], seeds: int, sd: float = 1.0, seed: int = 0):
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    rows = ["arm,seed,metric,value"]
+    for s in range(seeds):
+        base = 80 + rng.normal(0, 5)
+        for arm, shift in shifts.items():
+            rows.append(f"{arm},{s},fid,{base + shift + rng.normal(0, sd)!r}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_compare_prints_one_verdict_per_arm_and_json_codes(tmp_path):
+    values = _values_csv(tmp_path / "v.csv", {"prng": 0.0, "entropy": -20.0, "prng2": 0.0}, 30)
+    out = _qgan("compare", str(values), "--margin", "3")
+    assert out.returncode == 0, out.stderr
+    assert "primary fid, margin ±3, alpha 0.05, anytime inference" in out.stdout
+    assert any(line.startswith("entropy_vs_prng") and " better " in line for line in out.stdout.splitlines())
+    data = json.loads(_qgan("compare", str(values), "--margin", "3", "--json", "--inference", "fixed").stdout)
+    assert {c["verdict"] for c in data["comparisons"].values()} == {"better", "equivalent"}
+    assert data["design"]["inference"] == "fixed" and data["comparisons"]["prng2_vs_prng"]["primary"]["mde"] > 0
+    bad = _qgan("compare", str(values), "--baseline", "torch")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "baseline arm 'torch' has no values" in bad.stderr
+
+
+def test_plan_prints_seeds_runs_and_hours_from_a_pilot(tmp_path):
+    pilot = _values_csv(tmp_path / "pilot.csv", {"prng": 0.0, "entropy": 0.0}, 6, sd=8.0)
+    out = _qgan("plan", "--pilot", str(pilot), "--seconds-per-run", "50", "--arms", "6")
+    assert out.returncode == 0, out.stderr
+    assert "6 arms trained per seed; 50.0 s per training run" in out.stdout
+    line = next(x for x in out.stdout.splitlines() if "to detect a difference of 8" in x)
+    seeds = int(line.split(": ")[1].split(" seeds")[0])
+    assert f"= {seeds * 6} training runs, {seeds * 6 * 50 / 3600:.1f} h here" in line and "(sd range: " in line
+    missing = _qgan("plan", "--pilot", str(tmp_path / "none.json"))
+    assert missing.returncode == 2 and "none.json" in missing.stderr and missing.stderr.count("\n") == 1

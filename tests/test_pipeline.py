@@ -121,7 +121,7 @@ def repo(tmp_path_factory) -> Path:
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "tiny")
     out = sh(repo, "dvc", "repro")
-    assert ran_stages(out.stdout) == {"data", "harvest", "convert", "classifier", "evaluate",
+    assert ran_stages(out.stdout) == {"data", "harvest", "convert", "classifier", "evaluate", "report",
                                       "slice@0-1", "train@entropy-0-1", "train@prng-0-1"}
     sh(repo, "git", "add", "-A")
     sh(repo, "git", "commit", "-qm", "reproduced")
@@ -132,7 +132,7 @@ def test_repro_outputs_then_clean_status_and_nothing_to_rerun(repo):
     for out in ("data/mnist/meta.json", "data/entropy/pool.bin", "data/noise/normals.npy", "models/classifier.pt",
                 "data/noise/blocks/0-1/block.json", "models/gan/entropy-0-1/entropy-1.pt", "metrics/evaluate.json",
                 "reports/report.md", "reports/noise/noise.png", "reports/train/prng-0-1/prng-0/samples.png",
-                "reports/figures/metrics.png"):
+                "reports/figures/metrics.png", "reports/verdicts.png"):
         assert (repo / out).stat().st_size > 0, out
     manifest = json.loads((repo / "data/entropy/manifest.json").read_text())
     assert manifest["total_bytes"] == (repo / "data/entropy/pool.bin").stat().st_size
@@ -140,7 +140,7 @@ def test_repro_outputs_then_clean_status_and_nothing_to_rerun(repo):
     assert "up to date" in sh(repo, "dvc", "status").stdout
     assert ran_stages(sh(repo, "dvc", "repro").stdout) == set()
     ev = json.loads((repo / "metrics/evaluate.json").read_text())
-    assert set(ev["fid"]) == {"entropy", "prng"}
+    assert set(ev["values"]) == {"entropy", "prng"}
     shown = json.loads(sh(repo, "dvc", "metrics", "show", "--json").stdout)
     files = next(iter(shown.values()))["data"]
     assert files["metrics/entropy_tests.json"]["data"]["tests"]["frequency"]["n"] > 0
@@ -227,8 +227,9 @@ def test_exp_run_latent_dim_reruns_only_what_depends_on_it(repo):
     assert evaluated
     for data in evaluated:  # what `dvc exp show` shows: every metric for each arm, and the verdicts
         for metric in ("fid", "kid", "precision", "recall", "density", "coverage"):
-            assert {"entropy", "prng"} <= set(data[metric]) and "mean" in data[metric]["entropy"], metric
-        assert set(data["verdicts"]["entropy_vs_prng"]) >= {"fid", "kid", "precision", "recall", "density", "coverage"}
+            assert {"entropy", "prng"} <= set(data["summary"]) and "mean" in data["summary"]["entropy"][metric], metric
+        assert data["verdicts"]["comparisons"]["entropy_vs_prng"]["verdict"] in (
+            "better", "worse", "equivalent", "inconclusive")
 
 
 def test_adding_an_arm_trains_only_that_arm(repo):
@@ -242,7 +243,7 @@ def test_adding_an_arm_trains_only_that_arm(repo):
         after = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
         for stage in ("train@entropy-0-1", "train@prng-0-1"):
             assert after[stage]["outs"] == lock[stage]["outs"], stage
-        assert set(json.loads((repo / "metrics/evaluate.json").read_text())["fid"]) == {"entropy", "prng", "torch"}
+        assert set(json.loads((repo / "metrics/evaluate.json").read_text())["values"]) == {"entropy", "prng", "torch"}
         for new in ("models/gan/torch-0-1", "reports/train/torch-0-1"):  # outputs of a stage the restored
             shutil.rmtree(repo / new)                                    # params no longer have
         (repo / "metrics/train/torch-0-1.json").unlink()
@@ -261,8 +262,8 @@ def test_adding_seeds_trains_only_the_new_block(repo):
         assert after["slice@0-1"]["outs"] == lock["slice@0-1"]["outs"]
         for stage in ("train@entropy-0-1", "train@prng-0-1"):
             assert after[stage]["outs"] == lock[stage]["outs"], stage
-        assert json.loads((repo / "metrics/evaluate.json").read_text())["paired"]["entropy_vs_prng"]["fid"][
-            "n_seeds"] == 3
+        assert json.loads((repo / "metrics/evaluate.json").read_text())["verdicts"]["comparisons"][
+            "entropy_vs_prng"]["primary"]["n_seeds"] == 3
         for new in ("models/gan/entropy-2", "models/gan/prng-2", "reports/train/entropy-2", "reports/train/prng-2",
                     "data/noise/blocks/2"):
             shutil.rmtree(repo / new)

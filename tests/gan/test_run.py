@@ -8,7 +8,7 @@ import torch
 
 from qgan.core import tracking
 from qgan.noise.layout import PoolTooSmall, budget_report, run_demand
-from tests.conftest import checkpoint_in, evaluate_in, run_of, short_pool_workspace, train_block_in, train_in
+from tests.conftest import checkpoint_in, evaluate_in, report_in, run_of, short_pool_workspace, train_block_in, train_in
 
 pytestmark = pytest.mark.integration  # trains GANs and logs to a real MLflow store
 
@@ -86,7 +86,7 @@ def test_short_pool_stops_with_the_numbers_then_cycles_in_every_arm(workspace, t
     assert run.data.metrics["reuse_factor"] == prn["reuse_factor"]
     result = evaluate_in(short, cycle)
     assert result["accounting"]["max_reuse_factor"] == ent["reuse_factor"]
-    assert "**Training noise was reused**" in (short / "reports" / "report.md").read_text()
+    assert "**Training noise was reused**" in report_in(short, cycle)
 
 
 def test_a_block_trains_as_one_group_and_logs_each_run(workspace, tiny_params):
