@@ -1,8 +1,13 @@
 """Rebuild the README's figures in docs/ from the outputs of `make run`.
 
-Run from the repo root after `dvc repro`: ``.venv/bin/python docs/make_figures.py``.
+Run from the repo root after `dvc repro`: ``.venv/bin/python docs/make_figures.py``; with
+``--study REPO`` it copies a study's results instead (``docs/study/``: the verdict figure,
+``evaluate.json`` and its per-seed values as ``values.csv`` for ``qgan compare``).
 """
+import csv
+import json
 import shutil
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -27,7 +32,21 @@ def main() -> None:
     shutil.copyfile(TRAIN / f"entropy-{BLOCK}" / "entropy-0" / "epochs.png", DOCS / "epochs-entropy-0.png")
     shutil.copyfile("reports/noise/noise.png", DOCS / "noise.png")
     shutil.copyfile("reports/figures/metrics.png", DOCS / "metrics.png")
+    shutil.copyfile("reports/verdicts.png", DOCS / "verdicts.png")
+
+
+def study(repo: Path) -> None:
+    from qgan.evaluation.evaluate import result_to_values
+    from qgan.evaluation.verdict import CSV_COLUMNS, values_to_csv_rows
+
+    out = DOCS / "study"
+    out.mkdir(exist_ok=True)
+    for name in ("reports/verdicts.png", "metrics/evaluate.json"):
+        shutil.copyfile(repo / name, out / Path(name).name)
+    result = json.loads((repo / "metrics/evaluate.json").read_text())
+    with open(out / "values.csv", "w", newline="") as f:
+        csv.writer(f).writerows([CSV_COLUMNS, *values_to_csv_rows(result_to_values(result))])
 
 
 if __name__ == "__main__":
-    main()
+    study(Path(sys.argv[2])) if sys.argv[1:2] == ["--study"] else main()

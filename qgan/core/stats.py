@@ -119,7 +119,8 @@ def bca_interval(d: np.ndarray, alpha: float, seed: int = 0) -> tuple[float, flo
         return None
     res = stats.bootstrap((d,), np.mean, confidence_level=1 - alpha, n_resamples=BOOTSTRAP, method="BCa",
                           random_state=np.random.default_rng(seed))
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    return (low, high) if math.isfinite(low) and math.isfinite(high) else None  # degenerate resamples
 
 
 def sd_interval(sd: float, n: int, level: float = 0.95) -> tuple[float, float]:

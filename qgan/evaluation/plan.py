@@ -17,6 +17,7 @@ import numpy as np
 from qgan.core import power, stats, tracking
 from qgan.core.atomic import read_json
 from qgan.core.errors import QganError
+from qgan.evaluation.evaluate import result_to_values
 from qgan.evaluation.verdict import Design, csv_to_values
 
 
@@ -27,7 +28,7 @@ def pilot_to_values(path: Path) -> dict[str, dict[int, dict[str, float]]]:
     result = read_json(path)
     if "values" not in result:
         raise QganError(f"{path}: no per-seed values (an evaluate.json of this version, or a CSV)")
-    return {arm: {int(s): v for s, v in per.items()} for arm, per in result["values"].items()}
+    return result_to_values(result)
 
 
 def mlflow_values(metric: str, root: Path | None = None) -> dict[str, dict[int, dict[str, float]]]:

@@ -104,6 +104,12 @@ def test_evaluation_writes_metrics_report_and_logs_to_parent_and_children(worksp
                           "--params", str(ROOT / "params.yaml")], capture_output=True, text=True, cwd=workspace)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == json.loads(json.dumps(result["verdicts"]))
+    # qgan plan takes the same pilot from the MLflow store's runs, and the per-run time recorded there
+    out = subprocess.run([sys.executable, "-m", "qgan.cli", "plan", "--mlflow", "--params", str(ROOT / "params.yaml")],
+                         capture_output=True, text=True, cwd=workspace)
+    assert out.returncode == 0, out.stderr
+    assert "4 arms trained per seed" in out.stdout and "s per training run (median recorded here)" in out.stdout
+    assert "entropy_vs_prng: pilot 2 seeds, sd of differences" in out.stdout
 
     (a, b), (c, d) = result["noise"]["entropy-1"]["train"]["normals"], result["noise"]["entropy-1"]["train"]["bytes"]
     assert a == result["noise"]["entropy-0"]["eval"]["normals"][1] and (c, d) == (3 * a, 3 * b)  # slot 1 follows slot 0
