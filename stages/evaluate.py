@@ -5,6 +5,7 @@ from pathlib import Path
 
 from qgan.core.stage import add_paths, paths_from, run_stage
 from qgan.evaluation.evaluate import EvaluateInputs, EvaluateOutputs, run_evaluation
+from qgan.evaluation.summary import interval_text
 from qgan.params import load_params
 
 
@@ -21,8 +22,7 @@ def main() -> None:
         print(f"evaluate: {arm}: FID-LeNet mean {per['fid']['mean']:.3f} (N = {result['n_samples']})")
     for name, c in (result["verdicts"] or {"comparisons": {}})["comparisons"].items():
         p = c["primary"]
-        print(f"evaluate: {name}: {p['verdict']} ({p['metric']} difference {p['mean']:.3f}, "
-              f"interval [{p['interval'][0]:.3f}, {p['interval'][1]:.3f}], n = {p['n_seeds']})")
+        print(f"evaluate: {name}: {p['verdict']} ({p['metric']} difference {interval_text(p)}, n = {p['n_seeds']})")
 
 
 if __name__ == "__main__":
