@@ -26,6 +26,12 @@ N_MAX = 400     # largest design considered ("more than 400 seeds" beyond)
 SIM_SEED = 12345  # the simulations' seed (results are reproducible)
 
 
+def cs_min_seeds(alpha: float) -> int:
+    """The fewest seeds at which the confidence sequence is bounded (6 at alpha 0.05)."""
+    n = np.arange(2, N_MAX + 1)
+    return int(n[np.isfinite(cs_halfwidth_factor(n, alpha))][0])
+
+
 def _fixed_factor(n: np.ndarray, alpha: float) -> np.ndarray:
     from scipy import stats
 

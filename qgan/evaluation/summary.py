@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 from qgan.core.endpoints import METRICS
+from qgan.core.power import cs_min_seeds, minimum_detectable_effect
 from qgan.noise.ladder import parse_rung
 
 NEGATIVE_CONTROL = "prng2"  # the A/A arm: an independent PCG64 stream, no true difference
@@ -35,7 +36,8 @@ def reach_text(p: dict) -> str:
     if p["seeds_needed"] is None:
         return "at least 2 seeds are needed to estimate the spread"
     need, rng = p["seeds_needed"], p["seeds_needed_range"]
-    return (f"smallest difference detected with power 0.8 at this n: {num(p['mde'])}; seeds to detect a true "
+    mde = "none (too few seeds to bound the interval)" if p["mde"] is None else num(p["mde"])
+    return (f"smallest difference detected with power 0.8 at this n: {mde}; seeds to detect a true "
             f"difference of δ = {num(p['margin'])}: {need_text(need['detect'])} "
             f"({need_text(rng['sd_low']['detect'])}–{need_text(rng['sd_high']['detect'])} over the sd's 95% "
             f"interval); to show equivalence when there is none: {need_text(need['equivalent'])} "
@@ -103,6 +105,15 @@ def limits_lines(verdicts: dict) -> list[str]:
     if not firsts:
         return ["With fewer than 2 paired seeds nothing can be shown."]
     p = firsts[0]
+    if p["mde"] is None:
+        fixed = minimum_detectable_effect(p["n_seeds"], p["sd"], p["alpha"], "fixed")
+        return [f"With {p['n_seeds']} paired seeds the anytime-valid interval cannot bound the difference yet (it "
+                f"needs at least {cs_min_seeds(p['alpha'])} seeds at alpha {p['alpha']:g}), so every verdict is "
+                f"inconclusive whatever the data: this many seeds can show nothing. (A study that fixed n = "
+                f"{p['n_seeds']} in advance, `evaluate.inference: fixed`, would detect only a difference of about "
+                f"{num(fixed)} at the observed sd.) To detect δ = {num(p['margin'])}: about "
+                f"{need_text(p['seeds_needed']['detect'])} seeds; to show equivalence: about "
+                f"{need_text(p['seeds_needed']['equivalent'])}."]
     return [f"With {p['n_seeds']} paired seeds this design detects (power 0.8) only a difference of about "
             f"{num(p['mde'])} in the primary metric; anything smaller is likely to come out inconclusive, and "
             f"equivalence within ±{num(p['margin'])} needs about {need_text(p['seeds_needed']['equivalent'])} seeds. "

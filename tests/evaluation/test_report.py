@@ -2,7 +2,7 @@ import numpy as np
 
 from qgan.core.endpoints import METRICS
 from qgan.evaluation.report import noise_line, randomness_table, secondary_table
-from qgan.evaluation.summary import control_lines, ladder_lines
+from qgan.evaluation.summary import control_lines, ladder_lines, limits_lines
 from qgan.evaluation.verdict import Design, values_to_verdicts
 
 
@@ -69,3 +69,10 @@ def test_randomness_table_lists_every_test_with_its_verdict():
     assert "| bytes | frequency | 8,000 | 9.1 | 1e-09 | 2e-09 | reject |" in lines
     assert randomness_table({"tests": {}, "randomness": {"alpha": 0.01, "tests": 0}}, {"tests": {}}) == [
         "No randomness tests ran (no run reads the pool)."]
+
+
+def test_limits_say_plainly_what_the_seeds_can_and_cannot_show():
+    assert limits_lines(_verdicts({"entropy": [0.5, -0.5]}, n=12))[0].startswith(
+        "With 12 paired seeds this design detects (power 0.8) only a difference of about")
+    few = limits_lines(_verdicts({"entropy": [0.5, -0.5]}, n=4))[0]
+    assert "this many seeds can show nothing" in few and "`evaluate.inference: fixed`, would detect" in few
