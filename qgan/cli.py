@@ -176,7 +176,8 @@ def cmd_plan(args: argparse.Namespace) -> None:
     plan = plan_design(values, design, args.power, args.arms or len(values), seconds)
     print(f"design: {design.primary}, margin ±{design.margin:g}, alpha {design.alpha:g}, {design.inference} "
           f"inference, power {args.power:g}; {plan['arms']} arms trained per seed; "
-          + (f"{seconds:.1f} s per training run (median recorded here)" if seconds else
+          + (f"{seconds:.1f} s per training run ({'given' if args.seconds_per_run else 'median recorded here'})"
+             if seconds else
              "no per-run time recorded (pass --seconds-per-run)"))
 
     def seeds(n):

@@ -90,7 +90,7 @@ def evaluate_runs(checkpoints: dict[tuple[str, int], dict], classifier: Classifi
         noise_records[f"{arm}-{seed}"] = {**checkpoint["noise"], "eval": noise.record()}
         fids = redraw_primary(generator, classifier, reference, arm, seed, n, batch, device, cfg.primary)
         if fids is not None:
-            redraws.setdefault(arm, {})[seed] = fids
+            redraws.setdefault(arm, {})[seed] = extra[f"{arm}-{seed}"]["redraws"] = fids
 
     extractor = {"name": EXTRACTOR_NAME, "sha256": state_dict_sha256(classifier)}
     result = {"n_samples": n, "n_test": int(len(test.labels)), "extractor": extractor,

@@ -189,12 +189,15 @@ def variance_lines(variance: dict | None) -> list[str]:
         return ["No arm with standard-normal latents was re-evaluated."]
     lines = [f"Each generator re-evaluated {variance['redraws']} times with fresh latent vectors (same N, same real "
              "test digits): *evaluation* variance is the spread between those, *training* variance the rest of the "
-             "spread across seeds.", "", "| arm or pair | seeds | variance across seeds | evaluation | training | "
-             "evaluation share |", "|---|---|---|---|---|---|"]
+             "spread across seeds. For a pair, the last column is the variance of the difference when both arms are "
+             "scored on the same fresh latents, averaged over the redraws (shared evaluation noise).", "",
+             "| arm or pair | seeds | variance across seeds | evaluation | training | evaluation share | "
+             "with shared latents |", "|---|---|---|---|---|---|---|"]
     for name, v in {**variance["arms"], **variance["paired"]}.items():
         share = "-" if v["eval_share"] is None else f"{100 * v['eval_share']:.0f}%"
         lines.append(f"| {name.replace('_vs_', ' − ')} | {v['seeds']} | {num(v['total_var'])} | "
-                     f"{num(v['eval_var'])} | {num(v.get('train_var'))} | {share} |")
+                     f"{num(v['eval_var'])} | {num(v.get('train_var'))} | {share} | "
+                     f"{num(v.get('shared_latents_var'))} |")
     return lines
 
 

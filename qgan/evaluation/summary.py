@@ -100,8 +100,11 @@ def control_lines(verdicts: dict) -> list[str]:
 
 
 def limits_lines(verdicts: dict) -> list[str]:
-    """What this many seeds can and cannot show, from the first comparison's reach."""
-    firsts = [c["primary"] for c in verdicts["comparisons"].values() if c["primary"]["seeds_needed"] is not None]
+    """What this many seeds can and cannot show, from the main comparison's reach (the first that is
+    neither a ladder rung nor the A/A control, else the first)."""
+    comps = sorted(verdicts["comparisons"].values(),
+                   key=lambda c: parse_rung(c["arm"]) is not None or c["arm"] == NEGATIVE_CONTROL)
+    firsts = [c["primary"] for c in comps if c["primary"]["seeds_needed"] is not None]
     if not firsts:
         return ["With fewer than 2 paired seeds nothing can be shown."]
     p = firsts[0]

@@ -53,7 +53,10 @@ def _var(x) -> float | None:
 def variance_components(values: dict[str, dict[int, dict]], redraws: dict[str, dict[int, list[float]]],
                         primary: str, baseline: str, r: int) -> dict:
     """``{"metric", "redraws", "arms": {arm: {total_var, eval_var, train_var, eval_share}},
-    "paired": {"<arm>_vs_<baseline>": {total_var, eval_var, eval_share}}}`` (null where unknown)."""
+    "paired": {"<arm>_vs_<baseline>": {total_var, eval_var, eval_share, shared_latents_var}}}`` (null
+    where unknown). ``shared_latents_var`` is the variance across seeds of the difference when both
+    arms are scored on the *same* fresh latents, averaged over the R redraws: what sharing the
+    evaluation noise across arms (common random numbers) and evaluating R times would leave."""
     arms = {}
     for arm, per in redraws.items():
         total = _var([values[arm][s][primary] for s in per])
@@ -70,7 +73,9 @@ def variance_components(values: dict[str, dict[int, dict]], redraws: dict[str, d
             total = _var([values[arm][s][primary] - values[baseline][s][primary] for s in seeds])
             parts = (arms[arm]["eval_var"], arms[baseline]["eval_var"])
             within = None if None in parts else parts[0] + parts[1]
+            # the same redraw latents for both arms (common random numbers), averaged over the redraws
+            shared = _var([np.mean(np.subtract(redraws[arm][s], redraws[baseline][s])) for s in seeds])
             paired[f"{arm}_vs_{baseline}"] = {"seeds": len(seeds), "total_var": total, "eval_var": within,
                                               "eval_share": None if not total or within is None
-                                              else min(1.0, within / total)}
+                                              else min(1.0, within / total), "shared_latents_var": shared}
     return {"metric": primary, "redraws": r, "arms": arms, "paired": paired}
