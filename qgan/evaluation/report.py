@@ -19,10 +19,6 @@ def _fmt(x: float) -> str:
     return f"{x:.3f}" if abs(x) < 1000 else f"{x:.4g}"
 
 
-def _p(x: float) -> str:
-    return f"{x:.2g}" if x >= 1e-3 else f"{x:.1e}"
-
-
 def secondary_table(result: dict) -> list[str]:
     """Every metric: the real-vs-real floor, each arm's mean +- sd over seeds, and each
     comparison's difference with its interval and verdict (secondary metrics at alpha/m,
