@@ -12,13 +12,11 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-import numpy as np
-
 from qgan.core import power, stats, tracking
 from qgan.core.atomic import read_json
 from qgan.core.errors import QganError
 from qgan.evaluation.evaluate import result_to_values
-from qgan.evaluation.verdict import Design, csv_to_values
+from qgan.evaluation.verdict import Design, csv_to_values, paired_differences
 
 
 def pilot_to_values(path: Path) -> dict[str, dict[int, dict[str, float]]]:
@@ -68,9 +66,7 @@ def plan_design(values: dict, design: Design, power_: float, arms: int, seconds:
     for arm in values:
         if arm == design.baseline:
             continue
-        seeds = sorted(s for s in set(values[arm]) & set(values[design.baseline])
-                       if design.primary in values[arm][s] and design.primary in values[design.baseline][s])
-        d = np.array([values[arm][s][design.primary] - values[design.baseline][s][design.primary] for s in seeds])
+        _, d = paired_differences(values, arm, design.baseline, design.primary)
         if len(d) < 2:
             raise QganError(f"{arm} vs {design.baseline}: the pilot needs at least 2 paired seeds, has {len(d)}")
         sd = float(d.std(ddof=1))

@@ -81,7 +81,8 @@ def _bounds(low: float, high: float) -> list[float | None]:
     return [x if math.isfinite(x) else None for x in (low, high)]
 
 
-def _differences(values: dict, arm: str, baseline: str, metric: str) -> tuple[list[int], np.ndarray]:
+def paired_differences(values: dict, arm: str, baseline: str, metric: str) -> tuple[list[int], np.ndarray]:
+    """The seeds both arms have ``metric`` for, and ``arm - baseline`` on each ``(n,)``."""
     seeds = sorted(s for s in set(values[arm]) & set(values[baseline])
                    if metric in values[arm][s] and metric in values[baseline][s])
     return seeds, np.array([values[arm][s][metric] - values[baseline][s][metric] for s in seeds], np.float64)
@@ -112,7 +113,7 @@ def design_reach(sd: float | None, n: int, design: Design) -> dict:
 
 def compare_arm(values: dict, arm: str, design: Design) -> dict:
     """The primary and secondary comparisons of ``arm`` against ``design.baseline``."""
-    seeds, d = _differences(values, arm, design.baseline, design.primary)
+    seeds, d = paired_differences(values, arm, design.baseline, design.primary)
     verdict, (low, high) = primary_verdict(d, design)
     primary = {"metric": design.primary, **_describe(seeds, d, design.alpha), "interval": _bounds(low, high),
                "inference": design.inference, "alpha": design.alpha, "margin": design.margin, "verdict": verdict,
@@ -123,7 +124,7 @@ def compare_arm(values: dict, arm: str, design: Design) -> dict:
     level = design.alpha / max(1, len(others))
     secondary = {}
     for metric in others:
-        s, dm = _differences(values, arm, design.baseline, metric)
+        s, dm = paired_differences(values, arm, design.baseline, metric)
         low, high = stats.interval(dm, level, design.inference) if len(dm) > 1 else (-math.inf, math.inf)
         secondary[metric] = {**_describe(s, dm, design.alpha), "interval": _bounds(low, high), "alpha": level,
                              "verdict": interval_to_verdict(low, high, None, METRICS[metric][1])}
