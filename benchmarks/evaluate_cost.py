@@ -10,10 +10,10 @@ import time
 
 import torch
 
-from qgan.evaluation.classifier import Classifier, images_to_outputs
-from qgan.evaluation.fidelity import class_statistics, density_coverage, kid, precision_recall
-from qgan.evaluation.frechet import features_to_fid
 from qgan.gan.models import Generator
+from qgan.scoring.classifier import Classifier, images_to_outputs
+from qgan.scoring.fidelity import class_statistics, density_coverage, kid, precision_recall
+from qgan.scoring.frechet import features_to_fid
 
 N, LATENT = 10_000, 100
 

@@ -26,7 +26,7 @@ from qgan.core.numerics import pin_cpu_numerics
 pin_cpu_numerics()
 import json, time, torch
 from qgan.core.runtime import make_deterministic
-from qgan.evaluation.classifier import train_classifier
+from qgan.scoring.classifier import train_classifier
 from qgan.gan.data import load_source
 from qgan.gan.training import train_gan
 from qgan.noise.streams import TorchNoise

@@ -36,8 +36,7 @@ def main() -> None:
 
 
 def study(repo: Path) -> None:
-    from qgan.evaluation.evaluate import result_to_values
-    from qgan.evaluation.verdict import CSV_COLUMNS, values_to_csv_rows
+    from qgan.decision.verdict import CSV_COLUMNS, result_to_values, values_to_csv_rows
 
     out = DOCS / "study"
     out.mkdir(exist_ok=True)

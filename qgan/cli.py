@@ -5,8 +5,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from qgan.core.metric_registry import INFERENCES
 from qgan.core.numerics import pin_cpu_numerics
 from qgan.core.stage import run_stage
+from qgan.noise.arms import BASELINE_ARM
 
 
 def harvest_estimate(cfg, deficit: int, manifest_path: Path) -> list[tuple[str, str]]:
@@ -132,27 +134,23 @@ REEXEC = "QGAN_REPLAY_REEXEC"  # set in a replay restarted with the recorded num
 
 
 def design_from(args: argparse.Namespace):
-    """The verdict's design: ``params.yaml``'s ``evaluate.*`` (when the file exists), each option overriding."""
-    from qgan.evaluation.verdict import Design
-    from qgan.params import load_params
+    """The verdict's design: ``params.yaml``'s ``evaluate.*`` (its defaults if there is no file), each
+    option overriding; the result is checked as params are (one line naming the key)."""
+    from qgan.decision.verdict import Design
+    from qgan.params import EvaluateConfig, load_params
 
-    base = Design()
-    if Path(args.params).exists():
-        e = load_params(args.params).evaluate
-        base = Design(primary=e.primary, margin=e.margin, alpha=e.alpha, inference=e.inference)
-    design = Design(primary=args.primary or base.primary, margin=base.margin if args.margin is None else args.margin,
-                    alpha=base.alpha if args.alpha is None else args.alpha, inference=args.inference or base.inference,
-                    baseline=args.baseline)
-    design.check()
-    return design
+    base = load_params(args.params).evaluate if Path(args.params).exists() else EvaluateConfig()
+    options = {"primary": args.primary, "margin": args.margin, "alpha": args.alpha, "inference": args.inference}
+    merged = {**base.to_dict(), **{k: v for k, v in options.items() if v is not None}}
+    return Design.from_params(EvaluateConfig.from_dict(merged, where=f"qgan {args.command} options"), args.baseline)
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
     """Judge a CSV of per-seed results exactly as the evaluate stage does."""
     import json
 
-    from qgan.evaluation.summary import interval_text
-    from qgan.evaluation.verdict import csv_to_values, values_to_verdicts
+    from qgan.decision.verdict import csv_to_values, values_to_verdicts
+    from qgan.decision.verdict_text import interval_text
 
     verdicts = values_to_verdicts(csv_to_values(Path(args.values)), design_from(args))
     if args.json:
@@ -168,7 +166,9 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
 def cmd_plan(args: argparse.Namespace) -> None:
     """Seeds, runs and hours a verdict needs, from a pilot."""
-    from qgan.evaluation.plan import mlflow_values, pilot_to_values, plan_design, seconds_per_run
+    from qgan.decision.plan import pilot_to_values, plan_design
+    from qgan.decision.verdict_text import need_text
+    from qgan.pipeline.runs import mlflow_values, seconds_per_run
 
     design = design_from(args)
     values = mlflow_values(design.primary) if args.mlflow else pilot_to_values(Path(args.pilot))
@@ -179,9 +179,6 @@ def cmd_plan(args: argparse.Namespace) -> None:
           + (f"{seconds:.1f} s per training run ({'given' if args.seconds_per_run else 'median recorded here'})"
              if seconds else
              "no per-run time recorded (pass --seconds-per-run)"))
-
-    def seeds(n):
-        return "more than 400" if n is None else str(n)
     for name, c in plan["comparisons"].items():
         need, lo, hi = c["seeds_needed"]["sd"], c["seeds_needed"]["sd_low"], c["seeds_needed"]["sd_high"]
         print(f"{name}: pilot {c['pilot_seeds']} seeds, sd of differences {c['sd']:.3g} "
@@ -191,15 +188,16 @@ def cmd_plan(args: argparse.Namespace) -> None:
             cost = c["cost"][goal]
             spent = "" if cost is None else f" = {cost['runs']} training runs" + (
                 f", {cost['hours']:.1f} h here" if cost["hours"] is not None else "")
-            print(f"  to {words}: {seeds(need[goal])} seeds{spent} (sd range: {seeds(lo[goal])}-{seeds(hi[goal])})")
+            print(f"  to {words}: {need_text(need[goal])} seeds{spent} (sd range: {need_text(lo[goal])}-"
+                  f"{need_text(hi[goal])})")
 
 
 def runs_table_url(root: Path, port: int) -> str:
     """The experiment's runs table in MLflow's "Model training" view (MLflow 3 opens experiments in
     its GenAI traces view otherwise)."""
-    from qgan.core.tracking import _client, ensure_experiment
+    from qgan.core.tracking import experiment_id
 
-    return (f"http://127.0.0.1:{port}/#/experiments/{ensure_experiment(_client(root), root)}"
+    return (f"http://127.0.0.1:{port}/#/experiments/{experiment_id(root)}"
             "?workflowType=machine_learning")
 
 
@@ -265,11 +263,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     def design_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--params", default="params.yaml", help="defaults from evaluate.* (default: %(default)s)")
-        p.add_argument("--baseline", default="prng", help="arm the others are compared with (default: %(default)s)")
+        p.add_argument("--baseline", default=BASELINE_ARM, help="arm the others are compared with (default: "
+                                                                "%(default)s)")
         p.add_argument("--primary", default=None, help="metric that carries the verdict (default: evaluate.primary)")
         p.add_argument("--margin", type=float, default=None, help="equivalence margin in the metric's units")
         p.add_argument("--alpha", type=float, default=None, help="level (default: evaluate.alpha)")
-        p.add_argument("--inference", choices=["anytime", "fixed"], default=None,
+        p.add_argument("--inference", choices=INFERENCES, default=None,
                        help="anytime: valid after any number of looks; fixed: n set in advance")
 
     cmp = sub.add_parser("compare", help="judge a CSV of per-seed results (arm,seed,metric,value) as evaluate does")

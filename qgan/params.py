@@ -6,9 +6,10 @@ in keys, defaults and comments). Every stage loads the whole file through :func:
 so a bad value in any section stops whichever stage runs first, before it writes anything,
 with one line: ``params.yaml: <key>: <value> is not allowed (<what is>)``.
 
-This module sits above ``entropy`` and ``noise``: the allowed ``harvest.source`` and
-``train.arms`` are the keys of their registries (:data:`qgan.entropy.sources.ENTROPY_SOURCES`,
-:data:`qgan.noise.streams.ARMS`), never a second list.
+This module sits above ``entropy`` and ``noise`` and imports only their light registries:
+the allowed ``harvest.source`` and ``train.arms`` are :data:`qgan.entropy.registry.SOURCE_NAMES`
+and the names of :mod:`qgan.noise.arms` (never a second list), so loading params pulls in
+neither the HTTP client nor torch.
 """
 from __future__ import annotations
 
@@ -21,15 +22,15 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from qgan.core.endpoints import METRICS
-from qgan.core.errors import ConfigError, QganError
-from qgan.core.schema import Either, Flag, Int, Invalid, Number, OneOf, Section, Text, UniqueList, key, section
+from qgan.core.errors import ConfigError
+from qgan.core.metric_registry import INFERENCES, METRICS
+from qgan.core.schema import Either, Flag, Int, Invalid, Number, OneOf, Section, Text, UniqueList, fail, key, section
 from qgan.entropy.health import MIN_ENTROPY, STUCK_AFTER
-from qgan.entropy.sources import ENTROPY_SOURCES
+from qgan.entropy.registry import SOURCE_NAMES
+from qgan.noise.arms import ARMS, KNOWN, POOL_ARMS
 from qgan.noise.convert import CONVERT_BITS, CONVERT_METHODS
-from qgan.noise.ladder import parse_rung
+from qgan.noise.ladder import RungError, parse_rung
 from qgan.noise.layout import NoisePlan
-from qgan.noise.streams import ARMS, KNOWN, POOL_ARMS
 
 LATENT_DIM = key(100, Int(low=1), "size of the generator's input z (the tutorial's value)")
 
@@ -52,7 +53,7 @@ class DataConfig(Section):
 
 @section("harvest")
 class HarvestConfig(Section):
-    source: str = key("system", OneOf(tuple(ENTROPY_SOURCES)),
+    source: str = key("system", OneOf(SOURCE_NAMES),
                       "system (os.urandom, not quantum); eaas, anu (QRNG services); device; file")
     bytes: int | str = key("auto", Either("auto", Int(low=0)),
                            "auto = top the pool up to what the training runs draw; or an integer (never shrinks)")
@@ -104,18 +105,18 @@ class ConvertConfig(Section):
 
 
 def arm_name(v: Any) -> str:
-    """A ``train.arms`` item: a registered arm or a ladder rung (:func:`qgan.noise.streams.arm_spec`)."""
+    """A ``train.arms`` item: a registered arm or a ladder rung (:func:`qgan.noise.arms.arm_info`)."""
     if v in ARMS:
         return v
     try:
         if parse_rung(v) is not None:
             return v
-    except QganError as exc:
-        raise Invalid(str(exc).split(": ", 2)[-1]) from None
+    except RungError as exc:
+        raise Invalid(exc.allowed) from None
     raise Invalid(f"one of {KNOWN}")
 
 
-def block_seeds(entry: int | str) -> tuple[int, ...]:
+def entry_seeds(entry: int | str) -> tuple[int, ...]:
     """Seeds of one ``train.seeds`` entry: ``5`` -> (5,), ``"0-7"`` -> (0, ..., 7)."""
     if isinstance(entry, int):
         return (entry,)
@@ -140,9 +141,9 @@ class SeedBlocks:
                 ok = first <= last
             if not ok:
                 raise Invalid(allowed, value=entry, part=True)
-            if seen & set(block_seeds(entry)):
-                raise Invalid(f"seed {min(seen & set(block_seeds(entry)))} twice; {allowed}", value=entry, part=True)
-            seen |= set(block_seeds(entry))
+            if seen & set(entry_seeds(entry)):
+                raise Invalid(f"seed {min(seen & set(entry_seeds(entry)))} twice; {allowed}", value=entry, part=True)
+            seen |= set(entry_seeds(entry))
         return tuple(v)
 
 
@@ -178,9 +179,9 @@ class TrainConfig(Section):
     @property
     def blocks(self) -> list[tuple[str, tuple[int, ...]]]:
         """``(name, seeds)`` per block: the train stage's matrix entries (``"0-2"`` -> 0, 1, 2)."""
-        return [(str(entry), block_seeds(entry)) for entry in self.seeds]
+        return [(str(entry), entry_seeds(entry)) for entry in self.seeds]
 
-    def block_seeds(self, block: str) -> tuple[int, ...]:
+    def seeds_of(self, block: str) -> tuple[int, ...]:
         """The seeds of the block named ``block`` (a stage's matrix entry), or one line saying why not."""
         seeds = dict(self.blocks).get(block)
         if seeds is None:
@@ -202,7 +203,7 @@ class EvaluateConfig(Section):
     primary: str = key("fid", OneOf(tuple(METRICS)), "the metric that carries the verdict (others: exploratory)")
     margin: float = key(8.0, Number(0.0, 1e9), "equivalence margin in the primary metric's units (README: why 8)")
     alpha: float = key(0.05, Number(0.0, 0.5), "level of the primary verdict; family-wise for the secondary")
-    inference: str = key("anytime", OneOf(("anytime", "fixed")),
+    inference: str = key("anytime", OneOf(INFERENCES),
                          "anytime: valid however often seeds are added; fixed: seed count set in advance")
 
 
@@ -260,8 +261,11 @@ def dict_to_params(raw: Any) -> Params:
     params = Params(latent_dim=latent, **{name: cls.from_dict(raw.get(name)) for name, cls in SECTIONS.items()})
     for arm in params.train.arms:
         rung = parse_rung(arm)
-        if rung is not None and rung.kind == "rank" and rung.n > latent:
-            raise ConfigError(f"params.yaml: train.arms: {arm!r} is not allowed (rank at most latent_dim {latent})")
+        try:
+            if rung is not None:
+                rung.check_fits(latent)
+        except RungError as exc:
+            raise fail("train.arms", arm, exc.allowed) from None
     return params
 
 

@@ -4,8 +4,8 @@ import sys
 from pathlib import Path
 
 from qgan.core.stage import run_stage
-from qgan.evaluation.classifier import train_extractor
 from qgan.params import load_params
+from qgan.pipeline.classifier import run_classifier
 
 
 def main() -> None:
@@ -15,7 +15,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True, help="classifier.pt to write")
     ap.add_argument("--metrics", type=Path, required=True)
     args = ap.parse_args()
-    metrics = train_extractor(load_params(args.params), args.data, args.out, args.metrics)
+    metrics = run_classifier(load_params(args.params), args.data, args.out, args.metrics)
     print(f"classifier: test accuracy {metrics['test_accuracy']:.4f}, extractor sha256 "
           f"{metrics['extractor_sha256'][:16]}... ({metrics['numerics']['numerics']} CPU numerics)")
 

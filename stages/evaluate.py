@@ -4,9 +4,9 @@ import sys
 from pathlib import Path
 
 from qgan.core.stage import add_paths, paths_from, run_stage
-from qgan.evaluation.evaluate import EvaluateInputs, EvaluateOutputs, run_evaluation
-from qgan.evaluation.summary import interval_text
+from qgan.decision.verdict_text import interval_text
 from qgan.params import load_params
+from qgan.pipeline.evaluate import EvaluateInputs, EvaluateOutputs, run_evaluate
 
 
 def main() -> None:
@@ -16,8 +16,8 @@ def main() -> None:
     add_paths(ap, EvaluateInputs)
     add_paths(ap, EvaluateOutputs, "out")
     args = ap.parse_args()
-    result = run_evaluation(load_params(args.params), paths_from(args, EvaluateInputs), args.classifier_metrics,
-                            paths_from(args, EvaluateOutputs, "out"))
+    result = run_evaluate(load_params(args.params), paths_from(args, EvaluateInputs), args.classifier_metrics,
+                          paths_from(args, EvaluateOutputs, "out"))
     for arm, per in result["summary"].items():
         print(f"evaluate: {arm}: FID-LeNet mean {per['fid']['mean']:.3f} (N = {result['n_samples']})")
     for name, c in (result["verdicts"] or {"comparisons": {}})["comparisons"].items():

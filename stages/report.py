@@ -3,8 +3,8 @@ import argparse
 import sys
 
 from qgan.core.stage import add_paths, paths_from, run_stage
-from qgan.evaluation.report import ReportInputs, ReportOutputs, run_report
 from qgan.params import load_params
+from qgan.pipeline.report import ReportInputs, ReportOutputs, run_report
 
 
 def main() -> None:

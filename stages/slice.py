@@ -4,13 +4,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from qgan.core.atomic import read_json
 from qgan.core.stage import run_stage
-from qgan.entropy.archive import hash_prefix
-from qgan.gan.data import load_split
-from qgan.noise.blocks import cut_block, write_block
-from qgan.noise.convert import load_normals
 from qgan.params import load_params
+from qgan.pipeline.slice import run_slice
 
 
 def main() -> None:
@@ -23,15 +19,10 @@ def main() -> None:
     ap.add_argument("--pool", type=Path, required=True, help="the pool (its prefix is hashed)")
     ap.add_argument("--out", type=Path, required=True, help="folder for the block's normals.npy and block.json")
     args = ap.parse_args()
-    params = load_params(args.params)
-    seeds = params.train.block_seeds(args.block)
-    n_train = len(load_split(args.data, "train").labels)
-    normals = load_normals(args.normals) if params.reads_pool else None
-    values, record = cut_block(params.noise_plan, args.block, seeds, n_train, read_json(args.manifest),
-                               lambda n: hash_prefix(args.pool, n).hexdigest(), normals)
-    write_block(args.out, values, record)
+    seeds, n, record = run_slice(load_params(args.params), args.block, args.data, args.normals, args.manifest,
+                                 args.pool, args.out)
     pool = record["pool"]
-    print(f"slice {args.block}: normals [{record['offset']:,}, {record['offset'] + len(values):,}) for seeds "
+    print(f"slice {args.block}: normals [{record['offset']:,}, {record['offset'] + n:,}) for seeds "
           f"{', '.join(map(str, seeds))}; pool prefix {pool['total_bytes']:,} bytes, sha256 {pool['sha256'][:12]}")
 
 

@@ -5,8 +5,8 @@ import sys
 import time
 
 from qgan.core.stage import add_paths, paths_from, run_stage
-from qgan.gan.run import TrainInputs, TrainOutputs, run_training
 from qgan.params import load_params
+from qgan.pipeline.train import TrainInputs, TrainOutputs, run_train
 
 
 def main() -> None:
@@ -18,8 +18,8 @@ def main() -> None:
     add_paths(ap, TrainOutputs, "out")
     args = ap.parse_args()
     start = time.perf_counter()
-    result = run_training(load_params(args.params), args.arm, args.block, paths_from(args, TrainInputs),
-                          paths_from(args, TrainOutputs, "out"))
+    result = run_train(load_params(args.params), args.arm, args.block, paths_from(args, TrainInputs),
+                       paths_from(args, TrainOutputs, "out"))
     for name, m in result.metrics.items():
         print(f"train {name}: d_loss {m['d_loss']:.3f}, g_loss {m['g_loss']:.3f}, {m['normals_drawn']:,} normals, "
               f"generator sha256 {m['generator_sha256'][:12]}")

@@ -93,16 +93,16 @@ def short_pool_workspace(ws: Path, params, fraction: float) -> Path:
 
 
 def train_in(ws: Path, params, arm: str, seed: int) -> dict:
-    """``run_training`` of (arm, seed), a block of one seed, in a :func:`workspace`; its metrics."""
+    """``run_train`` of (arm, seed), a block of one seed, in a :func:`workspace`; its metrics."""
     return train_block_in(ws, params, arm, str(seed))[f"{arm}-{seed}"]
 
 
 def train_block_in(ws: Path, params, arm: str, block: str) -> dict[str, dict]:
-    """``run_training`` of one block of ``train.seeds`` in a :func:`workspace`, with the stage's
+    """``run_train`` of one block of ``train.seeds`` in a :func:`workspace`, with the stage's
     file layout (``models/<arm>-<block>/<arm>-<seed>.pt``); metrics per run name."""
-    from qgan.gan.run import TrainInputs, TrainOutputs, run_training
+    from qgan.pipeline.train import TrainInputs, TrainOutputs, run_train
     slice_in(ws, params, block)
-    return run_training(params, arm, block, TrainInputs(ws / "data", ws / "blocks" / block, ws / "manifest.json"),
+    return run_train(params, arm, block, TrainInputs(ws / "data", ws / "blocks" / block, ws / "manifest.json"),
                         TrainOutputs(ws / "models" / f"{arm}-{block}", ws / "metrics" / f"{arm}-{block}.json",
                                      ws / "reports" / "train" / f"{arm}-{block}"), progress=False).metrics
 
@@ -114,7 +114,7 @@ def slice_in(ws: Path, params, block: str) -> dict:
     from qgan.entropy.archive import hash_prefix
     from qgan.noise.blocks import cut_block, write_block
     from qgan.noise.convert import load_normals
-    values, record = cut_block(params.noise_plan, block, params.train.block_seeds(block), 256,
+    values, record = cut_block(params.noise_plan, block, params.train.seeds_of(block), 256,
                                json.loads((ws / "manifest.json").read_text()),
                                lambda n: hash_prefix(ws / "pool.bin", n).hexdigest(), load_normals(ws / "normals.npy"))
     write_block(ws / "blocks" / block, values, record)
@@ -129,21 +129,21 @@ def checkpoint_in(ws: Path, name: str, block: str | None = None) -> dict:
 
 
 def evaluate_in(ws, params) -> dict:
-    """Train a classifier in a :func:`workspace`, then ``run_evaluation`` with the stage's file layout."""
+    """Train a classifier in a :func:`workspace`, then ``run_evaluate`` with the stage's file layout."""
     import json
 
     import torch
 
-    from qgan.evaluation.classifier import accuracy, train_classifier
-    from qgan.evaluation.evaluate import EvaluateInputs, EvaluateOutputs, run_evaluation
     from qgan.gan.data import load_split
     from qgan.gan.models import state_dict_sha256
+    from qgan.pipeline.evaluate import EvaluateInputs, EvaluateOutputs, run_evaluate
+    from qgan.scoring.classifier import accuracy, train_classifier
     model = train_classifier(load_split(ws / "data", "train"), params.classifier, torch.device("cpu"),
                              progress=False)
     torch.save({"state_dict": model.state_dict()}, ws / "classifier.pt")
     (ws / "classifier.json").write_text(json.dumps({"test_accuracy": accuracy(model, load_split(ws / "data", "test")),
                                                     "extractor_sha256": state_dict_sha256(model)}))
-    return run_evaluation(
+    return run_evaluate(
         params, EvaluateInputs(ws / "data", ws / "models", ws / "classifier.pt", ws / "normals.npy",
                                ws / "manifest.json"),
         ws / "classifier.json", EvaluateOutputs(ws / "evaluate.json", ws / "reports" / "figures"))
@@ -151,7 +151,7 @@ def evaluate_in(ws, params) -> dict:
 
 def report_in(ws, params) -> str:
     """The report stage in a :func:`workspace` after :func:`evaluate_in`: ``reports/report.md``'s text."""
-    from qgan.evaluation.report import ReportInputs, ReportOutputs, run_report
+    from qgan.pipeline.report import ReportInputs, ReportOutputs, run_report
     return run_report(params, ReportInputs(ws / "evaluate.json", ws / "noise.json", ws / "entropy_tests.json",
                                            ws / "classifier.json", ws / "manifest.json", ws / "missing.png",
                                            ws / "reports" / "figures", ws / "reports" / "train"),

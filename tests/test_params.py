@@ -73,11 +73,17 @@ def test_params_yaml_is_the_declarations_keys_defaults_and_comments():
 
 
 def test_registries_are_what_params_accepts(raw_params):
-    """train.arms and harvest.source accept exactly the names their registries hold."""
-    from qgan.entropy.sources import ENTROPY_SOURCES
-    from qgan.noise.streams import ARMS
+    """train.arms and harvest.source accept exactly the names their light registries hold, and each
+    name has its factory where the streams and sources are built (and no factory lacks a name)."""
+    from qgan.entropy.registry import SOURCE_NAMES
+    from qgan.entropy.sources import FACTORIES as SOURCE_FACTORIES
+    from qgan.noise.arms import ARMS
+    from qgan.noise.streams import FACTORIES as ARM_FACTORIES
+    assert set(ARM_FACTORIES) == set(ARMS) and set(SOURCE_FACTORIES) == set(SOURCE_NAMES)
     p = dict_to_params(merged(raw_params, {"train": {"arms": list(ARMS)}}))
     assert p.train.arms == tuple(ARMS)
-    for source in ENTROPY_SOURCES:
+    with pytest.raises(ConfigError, match="harvest.source: 'bogus' is not allowed"):
+        dict_to_params(merged(raw_params, {"harvest": {"source": "bogus"}}))
+    for source in SOURCE_NAMES:
         extra = {"quantum": False, "label": "x"} if source in ("device", "file") else {}
         assert dict_to_params(merged(raw_params, {"harvest": {"source": source, **extra}})).harvest.source == source

@@ -68,20 +68,6 @@ def write_text_atomic(target: str | Path, text: str) -> None:
     write_bytes_atomic(target, text.encode("utf-8"))
 
 
-def write_torch_atomic(target: str | Path, obj: Any) -> None:
-    """``torch.save`` into memory, then :func:`write_bytes_atomic`. Saved to a file, torch names
-    the archive's folder after the file (here a random temp name); in memory it is always
-    ``archive``, so the same content gives the same bytes and md5 on every save, and DVC sees
-    an unchanged output as unchanged."""
-    import io
-
-    import torch
-
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    write_bytes_atomic(target, buffer.getvalue())
-
-
 def read_json(path: Path) -> dict:
     """Parse a JSON file written by a stage."""
     try:

@@ -1,10 +1,13 @@
-"""The metrics every run is scored on: result keys, labels and directions.
+"""The metrics every run is scored on (result keys, labels and directions) and the kinds of
+inference a verdict can use.
 
-Declared here, below ``qgan.params``, so that ``evaluate.primary`` is checked against the same
-names that ``metrics/evaluate.json``, ``qgan compare`` and the report use.
+Declared here, below ``qgan.params``, so that ``evaluate.primary`` and ``evaluate.inference`` are
+checked against the same names that ``metrics/evaluate.json``, ``qgan compare`` and the report
+use, without params (which every stage loads) importing the statistics.
 """
 from __future__ import annotations
 
+INFERENCES = ("anytime", "fixed")  # how a verdict's interval is built: confidence sequence, or Student t (fixed n)
 FID = "fid"
 # metric -> (label, lower is better): every metric of every run, compared arm against the baseline
 METRICS = {

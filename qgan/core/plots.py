@@ -1,6 +1,8 @@
-"""Figures people look at: sample grids, loss curves, noise histograms and Q-Q plots, metric charts.
+"""Figures people look at: sample grids, loss curves, noise histograms and Q-Q plots; and the
+matplotlib set-up every figure of qgan uses (:func:`pyplot`, :func:`save_png`).
 
-All writers are atomic (temp file, fsync, rename) and use matplotlib's Agg backend.
+All writers are atomic (temp file, fsync, rename) and use matplotlib's Agg backend. The
+evaluation's figures (per-seed metric panels, the verdict plot) are in :mod:`qgan.decision.figures`.
 """
 from __future__ import annotations
 
@@ -13,17 +15,19 @@ import numpy as np
 from qgan.core.atomic import write_bytes_atomic, write_text_atomic
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (no display needed): every figure of qgan starts here."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
 
 
-def _save(fig, path: Path) -> None:
+def save_png(fig, path: Path, tight: bool = True) -> None:
+    """``fig`` as a 110-dpi PNG at ``path`` (atomically), cropped to its content when ``tight``; closes it."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    _pyplot().close(fig)
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight" if tight else None)
+    pyplot().close(fig)
     write_bytes_atomic(path, buf.getvalue())
 
 
@@ -67,7 +71,7 @@ def save_epoch_grids(grids: dict[int, np.ndarray], path: Path, title: str, most:
     """Sample grids ``{epoch: (H, W) uint8}`` (one fixed noise) at up to ``most`` evenly spaced
     epochs, first and last included, side by side: how the samples formed."""
     picked = evenly_spaced(sorted(grids), most)
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(picked), figsize=(2.2 * len(picked), 2.5), squeeze=False)
     for ax, epoch in zip(axes[0], picked):
         ax.imshow(grids[epoch], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
@@ -75,7 +79,7 @@ def save_epoch_grids(grids: dict[int, np.ndarray], path: Path, title: str, most:
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def save_losses(losses: np.ndarray, csv_path: Path, png_path: Path, title: str) -> None:
@@ -85,7 +89,7 @@ def save_losses(losses: np.ndarray, csv_path: Path, png_path: Path, title: str) 
                                           ([step, f"{d:.6f}", f"{g:.6f}"] for step, (d, g) in
                                            enumerate(zip(d_loss, g_loss)))))
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.2))
     window = max(1, len(d_loss) // 50)
     kernel = np.ones(window) / window
@@ -95,7 +99,7 @@ def save_losses(losses: np.ndarray, csv_path: Path, png_path: Path, title: str) 
                 label=f"{label} (mean of {window})", color=ax.lines[-1].get_color())
     ax.set(xlabel="step", ylabel="BCE loss", title=title)
     ax.legend(frameon=False)
-    _save(fig, png_path)
+    save_png(fig, png_path)
 
 
 def noise_to_plot_tables(normals: np.ndarray, counts: np.ndarray, max_points: int = 1_000_000,
@@ -139,7 +143,7 @@ def save_noise_plots(tables: dict[str, tuple[list[str], list]], csv_dir: Path, p
     histogram over the N(0, 1) density, normal Q-Q plot, byte residuals with +-3 lines."""
     for name, (header, rows) in tables.items():
         write_text_atomic(csv_dir / f"{name}.csv", rows_to_csv(header, rows))
-    plt = _pyplot()
+    plt = pyplot()
     fig, (h, q, b) = plt.subplots(1, 3, figsize=(13, 3.5))
     if "histogram" in tables:
         z, sample, normal = np.array(tables["histogram"][1], dtype=float).T
@@ -158,30 +162,4 @@ def save_noise_plots(tables: dict[str, tuple[list[str], list]], csv_dir: Path, p
         b.axhline(level, color="k", linewidth=0.6, linestyle="--")
     b.set(xlabel="byte value", ylabel="(count - E) / sqrt(E)",
           title=f"Pool bytes vs uniform (E = {expected[0]:,.0f} each)")
-    _save(fig, png)
-
-
-def save_metric_panels(values: dict[str, dict[str, dict[int, float]]], path: Path, labels: dict[str, str]) -> None:
-    """One panel per metric: each arm's per-seed values (dots, seed numbers beside them) and its
-    mean with a Student-t 95% confidence interval (bar and error bar). ``values[metric][arm][seed]``."""
-    from scipy import stats
-    plt = _pyplot()
-    cols = 4
-    rows = -(-len(values) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.9 * rows), squeeze=False)
-    for ax, (metric, per_arm) in zip(axes.ravel(), values.items()):
-        for i, per_seed in enumerate(per_arm.values()):
-            ys = np.array(list(per_seed.values()), dtype=float)
-            half = stats.t.ppf(0.975, len(ys) - 1) * ys.std(ddof=1) / np.sqrt(len(ys)) if len(ys) > 1 else 0.0
-            ax.bar(i, ys.mean(), color=f"C{i}", alpha=0.3, width=0.6)
-            ax.errorbar(i, ys.mean(), yerr=half, color="k", capsize=4, linewidth=1)
-            ax.scatter(np.full(len(ys), i), ys, color=f"C{i}", zorder=3, s=14)
-            for seed, y in per_seed.items():
-                ax.annotate(str(seed), (i, y), xytext=(4, 0), textcoords="offset points", fontsize=6)
-        ax.set_xticks(range(len(per_arm)), list(per_arm))
-        ax.set_title(labels.get(metric, metric), fontsize=9)
-    for ax in axes.ravel()[len(values):]:
-        ax.axis("off")
-    fig.suptitle("Per seed (dots), mean and 95% t-interval (bar, whiskers)", fontsize=10)
-    fig.tight_layout()
-    _save(fig, path)
+    save_png(fig, png)

@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from qgan.core.stats import cs_halfwidth_factor
+from qgan.core.stats import cs_halfwidth_factor, sd_interval
 
 REPS = 4000     # simulated studies per power estimate
 N_MAX = 400     # largest design considered ("more than 400 seeds" beyond)
@@ -82,6 +82,17 @@ def seeds_needed(sd: float, delta: float, alpha: float, inference: str, power: f
         detect = _first(decision_rates(delta, sd, delta, alpha, inference)["detect"], power)
     return {"detect": detect, "equivalent": _first(decision_rates(0.0, sd, delta, alpha, inference)["equivalent"],
                                                    power)}
+
+
+def seeds_needed_over_sd(sd: float, n: int, delta: float, alpha: float, inference: str, power: float = 0.8
+                         ) -> tuple[tuple[float, float], dict[str, dict]]:
+    """:func:`seeds_needed` at a pilot's sd (of ``n`` paired differences) and at both ends of the
+    sd's 95% chi-square interval (the pilot knows its sd only to within that): the interval and
+    ``{"sd_low": need, "sd": need, "sd_high": need}``."""
+    low, high = sd_interval(sd, n)
+    need = {name: seeds_needed(s, delta, alpha, inference, power) for name, s in (("sd_low", low), ("sd", sd),
+                                                                                  ("sd_high", high))}
+    return (low, high), need
 
 
 def _first(rates: np.ndarray, power: float) -> int | None:

@@ -34,9 +34,9 @@ class Invalid(ValueError):
         self.value, self.part = value, part
 
 
-def fail(name: str, value: Any, allowed: str) -> ConfigError:
-    """The one-line error for key ``name`` (``section.key``) holding ``value``."""
-    return ConfigError(f"params.yaml: {name}: {value!r} is not allowed ({allowed})")
+def fail(name: str, value: Any, allowed: str, where: str = "params.yaml") -> ConfigError:
+    """The one-line error for key ``name`` (``section.key``) holding ``value``, read from ``where``."""
+    return ConfigError(f"{where}: {name}: {value!r} is not allowed ({allowed})")
 
 
 @dataclass(frozen=True)
@@ -144,21 +144,23 @@ class Section:
     NAME = ""
 
     @classmethod
-    def from_dict(cls, values: Any) -> "Section":
+    def from_dict(cls, values: Any, where: str = "params.yaml") -> "Section":
+        """The section from a mapping, every key checked; ``where`` names the input in errors
+        (``params.yaml``, or the command whose options override some keys)."""
         values = {} if values is None else values
         if not isinstance(values, dict):
-            raise fail(cls.NAME, values, "a mapping of keys")
+            raise fail(cls.NAME, values, "a mapping of keys", where)
         fields = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - set(fields))
         if unknown:
-            raise ConfigError(f"params.yaml: {cls.NAME}.{unknown[0]}: unknown key (allowed: {', '.join(fields)})")
+            raise ConfigError(f"{where}: {cls.NAME}.{unknown[0]}: unknown key (allowed: {', '.join(fields)})")
         checked = {}
         for name, f in fields.items():
             value = values.get(name, f.default)
             try:
                 checked[name] = f.metadata["check"](value)
             except Invalid as exc:
-                raise fail(f"{cls.NAME}.{name}", exc.value if exc.part else value, str(exc)) from None
+                raise fail(f"{cls.NAME}.{name}", exc.value if exc.part else value, str(exc), where) from None
         cfg = cls(**checked)
         cfg.validate()
         return cfg

@@ -49,12 +49,17 @@ def holm(pvalues: dict[str, float], alpha: float) -> dict[str, tuple[float, bool
     return out
 
 
-def t_interval(d: np.ndarray, alpha: float) -> tuple[float, float]:
-    """Student-t ``1 - alpha`` interval of the mean of ``d (n,)``, n >= 2."""
+def t_halfwidth(d: np.ndarray, alpha: float) -> float:
+    """Half-width ``t_(1-alpha/2, n-1) s / sqrt(n)`` of the Student-t interval of the mean of ``d (n,)``, n >= 2."""
     from scipy import stats
 
-    n, mean, sd = len(d), float(np.mean(d)), float(np.std(d, ddof=1))
-    half = float(stats.t.ppf(1 - alpha / 2, n - 1)) * sd / math.sqrt(n)
+    n, sd = len(d), float(np.std(d, ddof=1))
+    return float(stats.t.ppf(1 - alpha / 2, n - 1)) * sd / math.sqrt(n)
+
+
+def t_interval(d: np.ndarray, alpha: float) -> tuple[float, float]:
+    """Student-t ``1 - alpha`` interval of the mean of ``d (n,)``, n >= 2."""
+    mean, half = float(np.mean(d)), t_halfwidth(d, alpha)
     return mean - half, mean + half
 
 
@@ -82,7 +87,8 @@ def interval(d: np.ndarray, alpha: float, inference: str) -> tuple[float, float]
 
 
 def t_pvalue(d: np.ndarray) -> float:
-    """Two-sided paired t-test of mean 0 (NaN when the sd is 0 and the mean is not)."""
+    """Two-sided paired t-test of mean 0. With sd 0 the test is degenerate: 1.0 when every
+    difference is 0, else 0.0 (a constant nonzero difference: as significant as can be)."""
     from scipy import stats
 
     if np.std(d) == 0:

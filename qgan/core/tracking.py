@@ -8,6 +8,8 @@ parent by a key (experiment name, code revision, every param, the pool's and the
 digests) among *running* pipeline runs; ``evaluate`` finishes it, so a later ``dvc repro`` of
 the same config opens a new one.
 
+The code revision in the tags comes from :mod:`qgan.core.git`.
+
 Store: ``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<root>/mlflow.db`` with artifacts
 in ``<root>/mlruns``, where ``<root>`` is ``$DVC_ROOT`` (DVC points it at the real repo
 even inside ``dvc exp run --temp`` and queued runs) or the project root found from the
@@ -19,10 +21,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 import time
 from pathlib import Path
 from typing import Any, Iterable
+
+from qgan.core.git import code_revision
 
 EXPERIMENT = "qgan"            # default MLflow experiment (MLFLOW_EXPERIMENT_NAME overrides)
 BATCH = 1000                   # MLflow's limit of metrics per log_batch call
@@ -42,7 +45,6 @@ TAG_ROLE, TAG_PIPELINE_KEY = "qgan_role", "pipeline_key"  # "pipeline" (parent) 
 TAG_PARENT = "mlflow.parentRunId"
 TAG_GIT_COMMIT = "mlflow.source.git.commit"
 DATA_CONTEXT = "mlflow.data.context"        # MLflow's dataset-input tag: what the dataset was used for
-CODE_PATHS = ("qgan", "stages", "dvc.yaml")  # what decides a run's result besides params and data
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -60,50 +62,33 @@ def tracking_uri(root: Path) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
 
 
-def _client(root: Path):
+def client(root: Path):
+    """An ``MlflowClient`` on the project's store (:func:`tracking_uri`)."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     from mlflow.tracking import MlflowClient
     return MlflowClient(tracking_uri=tracking_uri(root))
 
 
-def ensure_experiment(client, root: Path, name: str | None = None) -> str:
+def experiment_id(root: Path) -> str:
+    """Id of the project's experiment in its store (created if new)."""
+    return ensure_experiment(client(root), root)
+
+
+def ensure_experiment(mlflow_client, root: Path, name: str | None = None) -> str:
     """Id of the experiment, created with an absolute artifact location if new."""
     from mlflow.exceptions import MlflowException
 
     name = name or os.environ.get("MLFLOW_EXPERIMENT_NAME") or EXPERIMENT
     for _ in range(5):  # two queued runs may race to create it
-        found = client.get_experiment_by_name(name)
+        found = mlflow_client.get_experiment_by_name(name)
         if found is not None:
             return found.experiment_id
         location = None if os.environ.get("MLFLOW_TRACKING_URI") else (root / "mlruns").as_uri()
         try:
-            return client.create_experiment(name, artifact_location=location)
+            return mlflow_client.create_experiment(name, artifact_location=location)
         except MlflowException:
             time.sleep(0.5)
     raise RuntimeError(f"could not create or find MLflow experiment {name!r}")
-
-
-def run_git(cwd: Path, *args: str) -> str | None:
-    try:
-        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
-def git_commit(root: Path) -> str | None:
-    return run_git(root, "rev-parse", "HEAD") or None
-
-
-def code_revision(root: Path) -> str | None:
-    """The commit the code came from: DVC's baseline in an experiment, else ``HEAD``."""
-    return os.environ.get("DVC_EXP_BASELINE_REV") or git_commit(root)
-
-
-def code_dirty(cwd: Path | None = None) -> bool | None:
-    """Whether the running checkout's code differs from its commit (None: not a git checkout)."""
-    status = run_git(cwd or Path.cwd(), "status", "--porcelain", "--", *CODE_PATHS)
-    return None if status is None else bool(status)
 
 
 def entropy_tags(manifest: dict) -> dict[str, Any]:
@@ -136,20 +121,20 @@ def dvc_tags() -> dict[str, str]:
 class RunLogger:
     """One MLflow run, written through ``MlflowClient`` (no global active-run state)."""
 
-    def __init__(self, client, run_id: str):
-        self.client, self.run_id = client, run_id
+    def __init__(self, mlflow_client, run_id: str):
+        self.client, self.run_id = mlflow_client, run_id
 
     @classmethod
     def start(cls, run_name: str, tags: dict[str, Any], root: Path | None = None) -> "RunLogger":
         root = root or project_root()
-        client = _client(root)
+        store = client(root)
         tags = {**tags, **dvc_tags(), "mlflow.runName": run_name}
         commit = code_revision(root)
         if commit:
             tags[TAG_GIT_COMMIT] = commit
-        run = client.create_run(ensure_experiment(client, root), run_name=run_name,
-                                tags={k: str(v) for k, v in tags.items()})
-        return cls(client, run.info.run_id)
+        run = store.create_run(ensure_experiment(store, root), run_name=run_name,
+                               tags={k: str(v) for k, v in tags.items()})
+        return cls(store, run.info.run_id)
 
     @classmethod
     def open_pipeline(cls, params_flat: dict[str, Any], manifest: dict, data_digest: str,
@@ -160,16 +145,16 @@ class RunLogger:
         pipeline run one after another, so the search and the creation do not race (queued
         experiments have keys of their own)."""
         root = root or project_root()
-        client = _client(root)
+        store = client(root)
         inputs = {"entropy_sha256": manifest["sha256"], "data_digest": data_digest}
         tags = {**entropy_tags(manifest), "arms": ",".join(params_flat["train.arms"]),
                 "seeds": ",".join(map(str, params_flat["train.seeds"]))}
         key = pipeline_key(params_flat, inputs, root)
-        found = client.search_runs([ensure_experiment(client, root)],
-                                   f"tags.{TAG_PIPELINE_KEY} = '{key}' and attributes.status = 'RUNNING'",
-                                   max_results=1, order_by=["attributes.start_time DESC"])
+        found = store.search_runs([ensure_experiment(store, root)],
+                                  f"tags.{TAG_PIPELINE_KEY} = '{key}' and attributes.status = 'RUNNING'",
+                                  max_results=1, order_by=["attributes.start_time DESC"])
         if found:
-            return cls(client, found[0].info.run_id)
+            return cls(store, found[0].info.run_id)
         run = cls.start(pipeline_name(root), {**tags, TAG_ROLE: "pipeline", TAG_PIPELINE_KEY: key}, root)
         run.log_params(params_flat)
         return run
@@ -180,20 +165,13 @@ class RunLogger:
         """The latest training run of (arm, seed) that produced this generator (checkpoints carry
         no run ids, so that their bytes depend only on the weights), or None."""
         root = root or project_root()
-        client = _client(root)
-        found = client.search_runs(
-            [ensure_experiment(client, root)],
+        store = client(root)
+        found = store.search_runs(
+            [ensure_experiment(store, root)],
             f"tags.{TAG_ROLE} = 'training' and tags.{TAG_ARM} = '{arm}' and tags.{TAG_SEED} = '{seed}' and "
             f"tags.{TAG_GENERATOR_SHA256} = '{generator_sha256}'", max_results=1,
             order_by=["attributes.start_time DESC"])
-        return cls(client, found[0].info.run_id) if found else None
-
-    @classmethod
-    def resume(cls, run_id: str, root: Path | None = None) -> "RunLogger":
-        """Attach to an existing run (to add evaluation metrics to a finished training run)."""
-        client = _client(root or project_root())
-        client.get_run(run_id)  # raises MlflowException if the store does not know it
-        return cls(client, run_id)
+        return cls(store, found[0].info.run_id) if found else None
 
     def log_params(self, params: dict[str, Any]) -> None:
         from mlflow.entities import Param

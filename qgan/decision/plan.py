@@ -4,19 +4,18 @@ The pilot's paired differences of the primary metric give the sd per comparison;
 margin delta, alpha, power and inference of the design, :func:`qgan.core.power.seeds_needed`
 gives the seeds to detect a true difference of delta and to show equivalence when there is
 none, at the sd and at both ends of its 95% chi-square interval (a pilot of n seeds knows its
-sd only to within that). Training runs are seeds x arms; wall time is runs x the median
-per-run training time the MLflow store recorded on this machine (metric ``seconds``).
+sd only to within that: :func:`qgan.core.power.seeds_needed_over_sd`). Training runs are seeds x
+arms; wall time is runs x the seconds per run given (``qgan plan`` takes the median the MLflow
+store recorded on this machine: :mod:`qgan.pipeline.runs`).
 """
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
 
-from qgan.core import power, stats, tracking
+from qgan.core import power
 from qgan.core.atomic import read_json
 from qgan.core.errors import QganError
-from qgan.evaluation.evaluate import result_to_values
-from qgan.evaluation.verdict import Design, csv_to_values, paired_differences
+from qgan.decision.verdict import Design, csv_to_values, paired_differences, result_to_values
 
 
 def pilot_to_values(path: Path) -> dict[str, dict[int, dict[str, float]]]:
@@ -27,33 +26,6 @@ def pilot_to_values(path: Path) -> dict[str, dict[int, dict[str, float]]]:
     if "values" not in result:
         raise QganError(f"{path}: no per-seed values (an evaluate.json of this version, or a CSV)")
     return result_to_values(result)
-
-
-def mlflow_values(metric: str, root: Path | None = None) -> dict[str, dict[int, dict[str, float]]]:
-    """``values[arm][seed][metric]`` from the training runs' ``eval_<metric>`` (latest per arm and seed)."""
-    values: dict[str, dict[int, dict[str, float]]] = {}
-    for run in sorted(training_runs(root), key=lambda r: r.info.start_time):
-        tags, metrics = run.data.tags, run.data.metrics
-        if f"eval_{metric}" in metrics:
-            values.setdefault(tags[tracking.TAG_ARM], {})[int(tags[tracking.TAG_SEED])] = {
-                metric: metrics[f"eval_{metric}"]}
-    if not values:
-        raise QganError(f"the MLflow store has no training run with eval_{metric}; run the pipeline first")
-    return values
-
-
-def training_runs(root: Path | None = None) -> list:
-    """Every training run of the project's MLflow experiment."""
-    root = root or tracking.project_root()
-    client = tracking._client(root)
-    return client.search_runs([tracking.ensure_experiment(client, root)], f"tags.{tracking.TAG_ROLE} = 'training'",
-                              max_results=50_000)
-
-
-def seconds_per_run(root: Path | None = None) -> float | None:
-    """Median training seconds per run recorded in the MLflow store (None if it has none)."""
-    seconds = [r.data.metrics["seconds"] for r in training_runs(root) if "seconds" in r.data.metrics]
-    return statistics.median(seconds) if seconds else None
 
 
 def plan_design(values: dict, design: Design, power_: float, arms: int, seconds: float | None) -> dict:
@@ -70,9 +42,7 @@ def plan_design(values: dict, design: Design, power_: float, arms: int, seconds:
         if len(d) < 2:
             raise QganError(f"{arm} vs {design.baseline}: the pilot needs at least 2 paired seeds, has {len(d)}")
         sd = float(d.std(ddof=1))
-        bounds = stats.sd_interval(sd, len(d))
-        need = {name: power.seeds_needed(s, design.margin, design.alpha, design.inference, power_)
-                for name, s in (("sd_low", bounds[0]), ("sd", sd), ("sd_high", bounds[1]))}
+        bounds, need = power.seeds_needed_over_sd(sd, len(d), design.margin, design.alpha, design.inference, power_)
 
         def cost(n):
             return None if n is None else {"seeds": n, "runs": n * arms,

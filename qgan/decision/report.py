@@ -1,22 +1,11 @@
-"""The report stage: ``reports/report.md`` from the metrics files, led by the verdict, the ladder and
-the A/A check; then the metrics, provenance, randomness tests, noise accounting and figures."""
+"""The report in Markdown from an evaluation result, led by the verdict, the ladder and the A/A
+check; then the metrics, provenance, randomness tests, noise accounting and figures
+(:func:`result_to_markdown`; the report stage writes it: :mod:`qgan.pipeline.report`)."""
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-from pathlib import Path
-
-from qgan.core.atomic import read_json, write_text_atomic
-from qgan.core.endpoints import METRICS
-from qgan.entropy.archive import read_manifest
-from qgan.evaluation.forest import save_verdict_plot
-from qgan.evaluation.summary import interval_text, ladder_lines, num, verdicts_to_markdown
-from qgan.gan.run import figures_path
-from qgan.params import Params
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.3f}" if abs(x) < 1000 else f"{x:.4g}"
+from qgan.core.formatting import num, table_num
+from qgan.core.metric_registry import METRICS
+from qgan.decision.verdict_text import interval_text, ladder_lines, verdicts_to_markdown
 
 
 def secondary_table(result: dict) -> list[str]:
@@ -30,10 +19,10 @@ def secondary_table(result: dict) -> list[str]:
         f" | {c['arm']} − {c['baseline']} [interval] | verdict" for c in comps.values())
     lines = [header + " |", "|---|---|" + "---|" * (len(arms) + 2 * len(comps))]
     for metric, (label, lower) in METRICS.items():
-        cells = [f"{label} {'↓' if lower else '↑'}", _fmt(result["reference"][metric])]
+        cells = [f"{label} {'↓' if lower else '↑'}", table_num(result["reference"][metric])]
         for arm in arms:
             s = summary[arm][metric]
-            cells.append(_fmt(s["mean"]) + (f" ± {_fmt(s['sd'])}" if s["sd"] is not None else ""))
+            cells.append(table_num(s["mean"]) + (f" ± {table_num(s['sd'])}" if s["sd"] is not None else ""))
         for c in comps.values():
             m = c["primary"] if metric == verdicts["design"]["primary"] else c["secondary"].get(metric)
             cells += [interval_text(m), f"**{m['verdict']}**"] if m and m["mean"] is not None else ["-", "-"]
@@ -138,9 +127,12 @@ def figure_lines(runs: list[tuple[str, int]], seeds: list[int], figures: dict[st
     return lines
 
 
-def write_report(path: Path, result: dict, manifest: dict, noise_stats: dict, entropy_tests: dict,
-                 classifier: dict, runs: list[tuple[str, int]], figures: dict[str, str]) -> str:
-    """Markdown report, led by the verdict; ``figures`` maps a name to a path relative to the report."""
+def result_to_markdown(result: dict, manifest: dict, noise_stats: dict, entropy_tests: dict, classifier: dict,
+                       runs: list[tuple[str, int]], figures: dict[str, str]) -> str:
+    """The Markdown report of an evaluation ``result`` (``metrics/evaluate.json``), led by the verdict,
+    with the pool's manifest, the convert stage's test reports and the classifier's metrics;
+    ``figures`` maps a name (``metrics``, ``noise``, ``verdicts``, ``grid:<arm>-<seed>``, ...) to a
+    path relative to the report."""
     seeds = sorted({s for _, s in runs})
     verdicts = result["verdicts"]
     lines = ["# qgan report: quantum vs pseudo-random latent noise", "", "## Verdict", "",
@@ -174,13 +166,11 @@ def write_report(path: Path, result: dict, manifest: dict, noise_stats: dict, en
         "## Noise accounting", "", *accounting_lines(result),
         *figure_lines(runs, seeds, figures),
     ]
-    text = "\n".join(lines) + "\n"
-    write_text_atomic(path, text)
-    return text
+    return "\n".join(lines) + "\n"
 
 
 def variance_lines(variance: dict | None) -> list[str]:
-    """The primary metric's evaluation-sampling share of the spread (:mod:`qgan.evaluation.variance`)."""
+    """The primary metric's evaluation-sampling share of the spread (:mod:`qgan.scoring.variance`)."""
     if not variance or not variance["arms"]:
         return ["No arm with standard-normal latents was re-evaluated."]
     lines = [f"Each generator re-evaluated {variance['redraws']} times with fresh latent vectors (same N, same real "
@@ -195,37 +185,3 @@ def variance_lines(variance: dict | None) -> list[str]:
                      f"{num(v['eval_var'])} | {num(v.get('train_var'))} | {share} | "
                      f"{num(v.get('shared_latents_var'))} |")
     return lines
-
-
-@dataclass(frozen=True)
-class ReportInputs:
-    evaluation: Path          # metrics/evaluate.json
-    noise_metrics: Path       # metrics/noise.json (normality of the normals)
-    entropy_metrics: Path     # metrics/entropy_tests.json (tests of the pool's bytes)
-    classifier_metrics: Path  # metrics/classifier.json
-    manifest: Path            # the pool's manifest.json
-    noise_figure: Path        # reports/noise/noise.png
-    eval_figures: Path        # the evaluate stage's figures folder (metrics.png)
-    train_figures: Path       # the train stages' figure folders, <arm>-<block>/<arm>-<seed>/
-
-
-@dataclass(frozen=True)
-class ReportOutputs:
-    report: Path    # reports/report.md
-    verdicts: Path  # reports/verdicts.png
-
-
-def run_report(params: Params, inputs: ReportInputs, outputs: ReportOutputs) -> str:
-    """The report from the metrics files alone; its figures link relative to it."""
-    result = read_json(inputs.evaluation)
-    runs = [(arm, int(seed)) for arm, per in result["values"].items() for seed in per]
-    if result["verdicts"]:
-        save_verdict_plot(result["verdicts"], outputs.verdicts)
-    folder = {(a, s): figures_path(inputs.train_figures, params, a, s) for a, s in runs}
-    figures = {"metrics": inputs.eval_figures / "metrics.png", "noise": inputs.noise_figure,
-               "verdicts": outputs.verdicts,
-               **{f"{kind}:{a}-{s}": folder[(a, s)] / f"{name}.png" for a, s in runs
-                  for kind, name in (("grid", "samples"), ("losses", "losses"), ("epochs", "epochs"))}}
-    figures = {k: os.path.relpath(p, outputs.report.parent) for k, p in figures.items() if p.exists()}
-    return write_report(outputs.report, result, read_manifest(inputs.manifest), read_json(inputs.noise_metrics),
-                        read_json(inputs.entropy_metrics), read_json(inputs.classifier_metrics), runs, figures)

@@ -9,7 +9,7 @@ paired differences ``d_s = arm_s - baseline_s`` over the seeds both have give:
   inference, a Student-t interval for ``fixed``) decides alone. Excludes 0: ``better`` or
   ``worse`` from the arm's point of view (the metric's direction); else inside ``(-delta,
   delta)``: ``equivalent``; else ``inconclusive``. For ``fixed`` the equivalence interval is the
-  ``1 - 2 alpha`` one (TOST). One interval, one verdict: :data:`VERDICTS`.
+  ``1 - 2 alpha`` one (TOST). One interval, one verdict.
 - **secondary** (every other metric): exploratory, in their own family. Their intervals are at
   ``alpha / m`` (Bonferroni over the m secondary metrics), their verdicts only ``better``,
   ``worse`` or ``inconclusive`` (no margin); fixed-n t-test p-values are shown Holm-adjusted.
@@ -28,30 +28,30 @@ from pathlib import Path
 import numpy as np
 
 from qgan.core import power, stats
-from qgan.core.endpoints import METRICS
 from qgan.core.errors import QganError
+from qgan.core.metric_registry import METRICS
+from qgan.noise.arms import BASELINE_ARM
+from qgan.params import EvaluateConfig
 
-VERDICTS = ("better", "worse", "equivalent", "inconclusive")  # every comparison has exactly one
-INFERENCES = ("anytime", "fixed")
 POWER = 0.8  # power at which the minimum detectable effect and the seeds needed are stated
 CSV_COLUMNS = ("arm", "seed", "metric", "value")
 
 
 @dataclass(frozen=True)
 class Design:
-    primary: str = "fid"          # the metric that carries the verdict
-    margin: float = 8.0           # equivalence margin delta, in the primary metric's units
-    alpha: float = 0.05           # level of the primary interval (and family-wise of the secondary)
-    inference: str = "anytime"    # anytime (confidence sequence) or fixed (n fixed in advance)
-    baseline: str = "prng"        # differences are arm - baseline
+    """How arms are judged. Defaults are ``evaluate.*``'s (declared once, in :mod:`qgan.params`); values
+    are checked where they are read (``params.yaml`` or a command's options, by :class:`EvaluateConfig`)."""
+    primary: str = EvaluateConfig.primary      # the metric that carries the verdict
+    margin: float = EvaluateConfig.margin      # equivalence margin delta, in the primary metric's units
+    alpha: float = EvaluateConfig.alpha        # level of the primary interval (and family-wise of the secondary)
+    inference: str = EvaluateConfig.inference  # anytime (confidence sequence) or fixed (n fixed in advance)
+    baseline: str = BASELINE_ARM               # differences are arm - baseline
 
-    def check(self) -> None:
-        if self.primary not in METRICS:
-            raise QganError(f"primary metric {self.primary!r} is unknown (known: {', '.join(METRICS)})")
-        if self.inference not in INFERENCES:
-            raise QganError(f"inference {self.inference!r} is unknown (known: {', '.join(INFERENCES)})")
-        if not (self.margin > 0 and 0 < self.alpha < 0.5):
-            raise QganError(f"margin must be > 0 and alpha in (0, 0.5), got {self.margin} and {self.alpha}")
+    @classmethod
+    def from_params(cls, cfg: EvaluateConfig, baseline: str = BASELINE_ARM) -> "Design":
+        """The design ``evaluate.*`` states, against ``baseline``."""
+        return cls(primary=cfg.primary, margin=cfg.margin, alpha=cfg.alpha, inference=cfg.inference,
+                   baseline=baseline)
 
 
 def interval_to_verdict(low: float, high: float, delta: float | None, lower_is_better: bool,
@@ -103,12 +103,11 @@ def design_reach(sd: float | None, n: int, design: Design) -> dict:
     of the sd's 95% chi-square interval (the pilot's own uncertainty)."""
     if sd is None or n < 2:
         return {"mde": None, "seeds_needed": None, "sd_interval": None, "seeds_needed_range": None}
-    sd_low, sd_high = stats.sd_interval(sd, n)
-    need = [power.seeds_needed(s, design.margin, design.alpha, design.inference, POWER) for s in (sd_low, sd, sd_high)]
+    bounds, need = power.seeds_needed_over_sd(sd, n, design.margin, design.alpha, design.inference, POWER)
     mde = power.minimum_detectable_effect(n, sd, design.alpha, design.inference, POWER)
     return {"mde": mde if math.isfinite(mde) else None,
-            "seeds_needed": need[1], "sd_interval": [sd_low, sd_high],
-            "seeds_needed_range": {"sd_low": need[0], "sd_high": need[2]}}
+            "seeds_needed": need["sd"], "sd_interval": list(bounds),
+            "seeds_needed_range": {"sd_low": need["sd_low"], "sd_high": need["sd_high"]}}
 
 
 def compare_arm(values: dict, arm: str, design: Design) -> dict:
@@ -137,7 +136,6 @@ def compare_arm(values: dict, arm: str, design: Design) -> dict:
 def values_to_verdicts(values: dict[str, dict[int, dict[str, float]]], design: Design) -> dict:
     """Every arm but the baseline against it: ``{"design": ..., "comparisons": {"<arm>_vs_<baseline>":
     {"arm", "baseline", "verdict" (the primary's), "primary": {...}, "secondary": {metric: {...}}}}}``."""
-    design.check()
     if design.baseline not in values:
         raise QganError(f"baseline arm {design.baseline!r} has no values (arms: {', '.join(values) or 'none'})")
     comparisons = {f"{arm}_vs_{design.baseline}": compare_arm(values, arm, design)
@@ -173,6 +171,24 @@ def csv_to_values(path: Path) -> dict[str, dict[int, dict[str, float]]]:
     if not values:
         raise QganError(f"{path}: no rows")
     return values
+
+
+def result_to_values(result: dict) -> dict[str, dict[int, dict[str, float]]]:
+    """``values[arm][seed][metric]`` (int seeds) from ``metrics/evaluate.json``."""
+    return {arm: {int(s): v for s, v in per.items()} for arm, per in result["values"].items()}
+
+
+def values_to_summary(values: dict[str, dict[int, dict]]) -> dict:
+    """``{arm: {metric: {"n", "mean", "sd"}}}`` over the arm's seeds (sd null below 2 seeds):
+    ``metrics/evaluate.json``'s ``summary``."""
+    out = {}
+    for arm, per in values.items():
+        out[arm] = {}
+        for metric in METRICS:
+            x = np.array([v[metric] for v in per.values()], dtype=np.float64)
+            out[arm][metric] = {"n": len(x), "mean": float(x.mean()),
+                                "sd": float(x.std(ddof=1)) if len(x) > 1 else None}
+    return out
 
 
 def values_to_csv_rows(values: dict) -> list[tuple]:

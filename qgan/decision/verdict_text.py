@@ -1,25 +1,18 @@
 """The verdicts in words: the primary verdict, the ladder, the A/A check, what n seeds can show.
 
 Everything here reads the typed ``verdicts`` of ``metrics/evaluate.json``
-(:func:`qgan.evaluation.verdict.values_to_verdicts`); nothing is parsed back from text.
+(:func:`qgan.decision.verdict.values_to_verdicts`) and the ladder's own data
+(:class:`qgan.noise.ladder.Rung`); nothing is parsed back from text.
 """
 from __future__ import annotations
 
 import math
 
-from qgan.core.endpoints import METRICS
-from qgan.core.power import cs_min_seeds, minimum_detectable_effect
+from qgan.core.formatting import num
+from qgan.core.metric_registry import METRICS
+from qgan.core.power import N_MAX, cs_min_seeds, minimum_detectable_effect
+from qgan.noise.arms import BASELINE_ARM, NEGATIVE_CONTROL, is_rung
 from qgan.noise.ladder import parse_rung
-
-NEGATIVE_CONTROL = "prng2"  # the A/A arm: an independent PCG64 stream, no true difference
-
-
-def num(x: float | None, digits: int = 3) -> str:
-    if x is None:
-        return "-"
-    if math.isinf(x):
-        return "∞" if x > 0 else "−∞"
-    return f"{x:.{digits}g}" if abs(x) >= 1000 or (0 < abs(x) < 0.01) else f"{x:.{digits - 1}f}"
 
 
 def interval_text(c: dict) -> str:
@@ -28,7 +21,8 @@ def interval_text(c: dict) -> str:
 
 
 def need_text(n: int | None) -> str:
-    return "more than 400" if n is None else f"{n}"
+    """Seeds needed, or ``more than N_MAX`` where the design would need more than it considers (None)."""
+    return f"more than {N_MAX}" if n is None else f"{n}"
 
 
 def reach_text(p: dict) -> str:
@@ -59,7 +53,7 @@ def primary_lines(verdicts: dict) -> list[str]:
              f"δ = ±{num(design['margin'])}, {inference_text(design)}. Differences are arm − {design['baseline']}.",
              ""]
     for name, c in verdicts["comparisons"].items():
-        if parse_rung(c["arm"]) is not None or c["arm"] == NEGATIVE_CONTROL:
+        if is_rung(c["arm"]) or c["arm"] == NEGATIVE_CONTROL:
             continue
         p = c["primary"]
         lines.append(f"- **{c['arm']} vs {c['baseline']}**: **{p['verdict']}** over {p['n_seeds']} paired seeds; "
@@ -70,32 +64,32 @@ def primary_lines(verdicts: dict) -> list[str]:
 def ladder_lines(verdicts: dict) -> list[str]:
     """The sensitivity ladder: per rung the primary difference, interval, verdict; the mildest
     defect detected in each kind."""
-    rungs = [(parse_rung(c["arm"]), c["primary"]) for c in verdicts["comparisons"].values()
-             if parse_rung(c["arm"]) is not None]
+    rungs = [(parse_rung(c["arm"]), c["primary"]) for c in verdicts["comparisons"].values() if is_rung(c["arm"])]
     if not rungs:
         return ["No ladder rung in `train.arms` (add e.g. `distinct-64`, `rank-8`, `bits-2`, `scale-50`): the "
                 "design's sensitivity is then unknown."]
     lines = ["| rung | defect | difference [interval] | verdict |", "|---|---|---|---|"]
     mildest: dict[str, str] = {}
     for rung, p in sorted(rungs, key=lambda rp: (rp[0].kind, -rp[0].n if rp[0].kind != "scale" else rp[0].n)):
-        lines.append(f"| `{rung.name}` | {rung.what.split(' (')[0]} | {interval_text(p)} | **{p['verdict']}** |")
+        lines.append(f"| `{rung.name}` | {rung.defect} | {interval_text(p)} | **{p['verdict']}** |")
         if p["verdict"] in ("better", "worse"):
             mildest.setdefault(rung.kind, rung.name)
     lines += ["", "Smallest defect detected: " + (", ".join(f"`{v}`" for v in mildest.values()) if mildest
-                                                   else "none: no rung was told apart from prng at this n.")]
+                                                   else f"none: no rung was told apart from {BASELINE_ARM} at this n.")]
     return lines
 
 
 def control_lines(verdicts: dict) -> list[str]:
-    """The A/A check: prng2 against prng must not be called different."""
+    """The A/A check: the negative control (prng2) against the baseline must not be called different."""
     c = verdicts["comparisons"].get(f"{NEGATIVE_CONTROL}_vs_{verdicts['design']['baseline']}")
     if c is None:
         return [f"- A/A control (`{NEGATIVE_CONTROL}`): not in `train.arms`; add it to check the design's calibration."]
     p = c["primary"]
     if p["verdict"] in ("better", "worse"):
-        return [f"- A/A control `{NEGATIVE_CONTROL}` vs prng: called **{p['verdict']}** ({interval_text(p)}): "
-                "**the design is miscalibrated** (two PRNG streams cannot differ); distrust every verdict."]
-    return [f"- A/A control `{NEGATIVE_CONTROL}` vs prng: **{p['verdict']}**, difference {interval_text(p)} "
+        return [f"- A/A control `{NEGATIVE_CONTROL}` vs {c['baseline']}: called **{p['verdict']}** "
+                f"({interval_text(p)}): **the design is miscalibrated** (two PRNG streams cannot differ); "
+                "distrust every verdict."]
+    return [f"- A/A control `{NEGATIVE_CONTROL}` vs {c['baseline']}: **{p['verdict']}**, difference {interval_text(p)} "
             "(as it should be: never better or worse)."]
 
 
@@ -103,7 +97,7 @@ def limits_lines(verdicts: dict) -> list[str]:
     """What this many seeds can and cannot show, from the main comparison's reach (the first that is
     neither a ladder rung nor the A/A control, else the first)."""
     comps = sorted(verdicts["comparisons"].values(),
-                   key=lambda c: parse_rung(c["arm"]) is not None or c["arm"] == NEGATIVE_CONTROL)
+                   key=lambda c: is_rung(c["arm"]) or c["arm"] == NEGATIVE_CONTROL)
     firsts = [c["primary"] for c in comps if c["primary"]["seeds_needed"] is not None]
     if not firsts:
         return ["With fewer than 2 paired seeds nothing can be shown."]
@@ -127,5 +121,5 @@ def verdicts_to_markdown(result: dict) -> str:
     """The verdict summary: the report's lead and the MLflow parent run's description."""
     verdicts = result.get("verdicts")
     if not verdicts:
-        return "No `prng` arm: nothing was compared."
+        return f"No `{BASELINE_ARM}` arm: nothing was compared."
     return "\n".join([*primary_lines(verdicts), "", *control_lines(verdicts), "", *limits_lines(verdicts)]) + "\n"

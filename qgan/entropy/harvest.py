@@ -12,7 +12,7 @@ from qgan.core.atomic import write_json_atomic
 from qgan.core.errors import QganError
 from qgan.entropy.archive import append_chunk, pool_lock, read_manifest, reconcile_pool
 from qgan.entropy.health import HealthMonitor
-from qgan.entropy.http_client import SourceFailed
+from qgan.entropy.registry import SourceFailed
 from qgan.entropy.sources import EntropySource
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
+import email.utils
 import json
 import os
 import random
@@ -22,6 +24,7 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 from qgan.core.errors import QganError
+from qgan.entropy.registry import SourceFailed
 
 EMULATOR_HEADER = "X-QRNG-Emulator"   # set by `qgan emulate`: the bytes are not quantum
 THROTTLE_TEXT = re.compile(r"limited to \d+ requests?|rate limit|too many requests", re.IGNORECASE)
@@ -36,14 +39,6 @@ class Retry(Exception):
     def __init__(self, reason: str, wait: float | None = None):
         super().__init__(reason)
         self.reason, self.wait = reason, wait
-
-
-class SourceFailed(QganError):
-    """The source gave up; ``partial`` holds the good bytes obtained before."""
-
-    def __init__(self, message: str, partial: bytes = b""):
-        super().__init__(message)
-        self.partial = partial
 
 
 @dataclass(frozen=True)
@@ -130,10 +125,6 @@ class Anu(WireFormat):
         if not all(isinstance(x, str) and len(x) == width and re.fullmatch(r"[0-9a-fA-F]+", x) for x in data):
             raise Retry("malformed answer: data not hex16")
         return _exact(bytes.fromhex("".join(data)), n)
-
-    @staticmethod
-    def valid_size(n: int) -> bool:
-        return n <= UINT8_MAX_LENGTH or n % HEX16_ELEMENT == 0
 
     def plan(self, n, request_bytes):
         """Above 1,024 bytes only multiples of the 20-byte hex16 element; the rest as uint8."""
@@ -298,11 +289,23 @@ class HttpFetcher:
         return b"".join(good)
 
 
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
+def _retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delay-seconds (``"120"``) or an HTTP date
+    (``"Wed, 21 Oct 2026 07:28:00 GMT"``, RFC 9110 section 10.2.3), counted from ``now`` (epoch
+    seconds, default the clock); None if absent or neither form. A date in the past is 0."""
+    if value is None:
         return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT; an obsolete form without a zone is read as GMT too
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def token_from_env(fmt: WireFormat) -> str:

@@ -22,7 +22,8 @@ from typing import Callable
 
 from qgan.core.errors import QganError
 from qgan.entropy.health import HealthMonitor
-from qgan.entropy.http_client import WIRE_FORMATS, HttpFetcher, Politeness, SourceFailed, public_url, token_from_env
+from qgan.entropy.http_client import WIRE_FORMATS, HttpFetcher, Politeness, public_url, token_from_env
+from qgan.entropy.registry import SOURCE_NAMES, SourceFailed
 
 Progress = Callable[[int], object] | None
 
@@ -171,16 +172,17 @@ class HttpSource(EntropySource):
                 "latency_max": round(max(new), 6), "emulated": self.emulated}
 
 
-ENTROPY_SOURCES: dict[str, Callable] = {"system": system_source, "device": DeviceSource, "file": FileSource,
-                                        "eaas": HttpSource, "anu": HttpSource}
+# Each name of :data:`qgan.entropy.registry.SOURCE_NAMES` and its factory (``cfg`` -> source).
+FACTORIES: dict[str, Callable] = {"system": system_source, "device": DeviceSource, "file": FileSource,
+                                  "eaas": HttpSource, "anu": HttpSource}
 
 
 def make_source(cfg) -> EntropySource:
     """The source ``cfg`` (a :class:`qgan.params.HarvestConfig`) names; one-line errors for what
     is missing (token, URL, device, file), before anything is written."""
     try:
-        factory = ENTROPY_SOURCES[cfg.source]
+        factory = FACTORIES[cfg.source]
     except KeyError:
         raise QganError(f"harvest.source: unknown source {cfg.source!r} "
-                        f"(known: {', '.join(ENTROPY_SOURCES)})") from None
+                        f"(known: {', '.join(SOURCE_NAMES)})") from None
     return factory(cfg)

@@ -48,6 +48,13 @@ def uint8_to_images(pixels: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(pixels).float().div_(127.5).sub_(1.0).unsqueeze(1)
 
 
+def checkpoint_to_generator(checkpoint: dict, device: torch.device) -> Generator:
+    """The generator of a train-stage checkpoint (``{"latent_dim", "generator": state_dict, ...}``), in eval mode."""
+    generator = Generator(checkpoint["latent_dim"]).to(device)
+    generator.load_state_dict(checkpoint["generator"])
+    return generator.eval()
+
+
 def state_dict_sha256(module: nn.Module) -> str:
     """sha256 over every tensor's name, dtype, shape and bytes, in state_dict order."""
     digest = hashlib.sha256()

@@ -13,8 +13,8 @@ rung changes is the defect. For a batch ``z (B, d)`` of prng normals:
   per-run orthonormal basis ``Q (d, r)``; the scale keeps ``E|z|^2 = d``.
 - ``scale-P``: wrong scale, ``z -> (P / 100) z`` (``scale-50`` is sigma 0.5).
 
-Codebook and basis come from the run's seed through the prng arm's generator
-(:func:`aux_normals`), so a rung is a pure function of (seed, prng noise).
+Codebook and basis are drawn from the run's own auxiliary prng stream
+(:func:`qgan.noise.streams.rung_noise`), so a rung is a pure function of (seed, prng noise).
 """
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtr, ndtri
 
 from qgan.core.errors import QganError
 
@@ -35,6 +34,14 @@ KINDS = {  # kind -> (allowed n, what the rung is)
 RUNG_NAME = re.compile(r"(distinct|bits|rank|scale)-(\d+)")
 
 
+class RungError(QganError):
+    """A rung name that cannot be used: ``allowed`` says what can (params quotes it in its own line)."""
+
+    def __init__(self, name: str, allowed: str):
+        super().__init__(f"train.arms: {name}: {allowed}")
+        self.name, self.allowed = name, allowed
+
+
 @dataclass(frozen=True)
 class Rung:
     kind: str  # one of KINDS
@@ -45,26 +52,35 @@ class Rung:
         return f"{self.kind}-{self.n}"
 
     @property
+    def defect(self) -> str:
+        """The defect in words (``"only K distinct latent vectors"``)."""
+        return KINDS[self.kind][1]
+
+    @property
     def what(self) -> str:
-        return f"{KINDS[self.kind][1]} ({self.name}), from the prng arm's noise"
+        return f"{self.defect} ({self.name}), from the prng arm's noise"
+
+    def check_fits(self, latent_dim: int) -> None:
+        """A rank-r rung needs r <= latent_dim; :class:`RungError` otherwise."""
+        if self.kind == "rank" and self.n > latent_dim:
+            raise RungError(self.name, f"rank at most latent_dim {latent_dim}")
 
     def aux_size(self, latent_dim: int) -> int:
         """Normals of the run's own auxiliary stream the rung needs: codebook or basis."""
-        if self.kind == "rank" and self.n > latent_dim:
-            raise QganError(f"train.arms: {self.name}: rank {self.n} exceeds latent_dim {latent_dim}")
+        self.check_fits(latent_dim)
         return {"distinct": self.n * latent_dim, "rank": latent_dim * self.n}.get(self.kind, 0)
 
 
 def parse_rung(name: str) -> Rung | None:
-    """``"distinct-64"`` -> ``Rung("distinct", 64)``; None if ``name`` is no rung; one-line
-    :class:`QganError` if it looks like one with an n out of range."""
+    """``"distinct-64"`` -> ``Rung("distinct", 64)``; None if ``name`` is no rung; a
+    :class:`RungError` if it looks like one with an n out of range."""
     match = RUNG_NAME.fullmatch(str(name))
     if not match:
         return None
     kind, n = match.group(1), int(match.group(2))
     low, high = KINDS[kind][0]
     if not low <= n <= high:
-        raise QganError(f"train.arms: {name}: n must be in {low}..{high}")
+        raise RungError(str(name), f"n must be in {low}..{high}")
     return Rung(kind, n)
 
 
@@ -80,6 +96,8 @@ def prepare(rung: Rung, aux: np.ndarray, latent_dim: int) -> np.ndarray | None:
 
 def apply_defect(rung: Rung, z: np.ndarray, fixed: np.ndarray | None) -> np.ndarray:
     """The defect applied to prng latents ``z (B, d)`` float32 -> ``(B, d)`` float32."""
+    from scipy.special import ndtr, ndtri  # here, so that naming a rung (params) does not load scipy
+
     if rung.kind == "distinct":
         index = np.minimum((ndtr(z[:, 0].astype(np.float64)) * rung.n).astype(np.int64), rung.n - 1)  # (B,)
         return np.ascontiguousarray(fixed[index], dtype=np.float32)

@@ -1,4 +1,4 @@
-"""Latent noise sources: one interface, a small registry keyed by arm name.
+"""Latent noise sources: one interface, and a factory per arm name of :mod:`qgan.noise.arms`.
 
 Every source serves ``sample(batch, latent_dim) -> Tensor (batch, latent_dim)`` float32,
 counts what it drew and says where it read (:meth:`NormalStream.record`). Arms:
@@ -31,12 +31,12 @@ import numpy as np
 import torch
 
 from qgan.core.errors import QganError
+from qgan.noise.arms import ARMS, PRNG_SPAWN_KEY, arm_info
 from qgan.noise.convert import bytes_per_uniform, bytes_to_normals
 from qgan.noise.ladder import Rung, apply_defect, parse_rung, prepare
 from qgan.noise.layout import REGIONS, NoiseLayout, NoisePlan, noise_layout
 
 PRNG_BLOCK = 1 << 16  # normals converted per PRNG refill
-PRNG_SPAWN_KEY = 1  # first spawn-key word of the prng arm; the second is the region
 LEGACY_BITS = 8  # the tutorial's quantisation, kept as the positive control
 
 
@@ -242,48 +242,24 @@ def torch_noise(region: str, ctx: NoiseContext) -> NormalStream:
     return TorchNoise(seed, {"source": "torch.randn", **info}, size, cycle)
 
 
-@dataclass(frozen=True)
-class Arm:
-    """One noise arm: how to build its stream for a region, and where its normals come from."""
-    factory: Callable[[str, NoiseContext], NormalStream]
-    spawn_key: int | None      # first SeedSequence spawn-key word of a PRNG arm (None: reads the pool)
-    what: str                  # one line for humans
-
-    @property
-    def reads_pool(self) -> bool:
-        return self.spawn_key is None
-
-
-# The registry of arms: ``train.arms`` accepts these names and the ladder's rungs (:func:`arm_spec`).
-ARMS: dict[str, Arm] = {
-    "entropy": Arm(entropy_noise, None, "the harvested pool, converted"),
-    "prng": Arm(prng_noise, PRNG_SPAWN_KEY, "PCG64 bytes through the same conversion"),
-    "prng2": Arm(lambda region, ctx: prng_noise(region, ctx, "prng2"), 2,
-                 "an independent PCG64 stream (negative control)"),
-    "torch": Arm(torch_noise, 3, "torch.randn from its own generator"),
-    "legacy8": Arm(legacy8_noise, 4, "PCG64 through the tutorial's 8-bit uniforms (control of the noise tests)"),
+# Each registered arm's factory (:data:`qgan.noise.arms.ARMS` names them); a rung is built by :func:`rung_noise`.
+FACTORIES: dict[str, Callable[[str, NoiseContext], NormalStream]] = {
+    "entropy": entropy_noise,
+    "prng": prng_noise,
+    "prng2": lambda region, ctx: prng_noise(region, ctx, "prng2"),
+    "torch": torch_noise,
+    "legacy8": legacy8_noise,
 }
-POOL_ARMS = tuple(name for name, arm in ARMS.items() if arm.reads_pool)  # arms that read the pool
-
-
-KNOWN = ", ".join(ARMS) + ", or a rung distinct-K, bits-b, rank-r, scale-P"  # for messages
-
-
-def arm_spec(name: str) -> Arm:
-    """The arm called ``name``: a registered one or a ladder rung (one-line error otherwise)."""
-    if name in ARMS:
-        return ARMS[name]
-    rung = parse_rung(name)
-    if rung is None:
-        raise QganError(f"train.arms: unknown arm {name!r} (known: {KNOWN})")
-    return Arm(lambda region, ctx: rung_noise(rung, region, ctx), PRNG_SPAWN_KEY, rung.what)
 
 
 def make_noise(arm: str, region: str, ctx: NoiseContext) -> NormalStream:
     """Build ``arm``'s source for ``region``; its :meth:`~NormalStream.record` says where it reads."""
     if region not in REGIONS:
         raise ValueError(f"region must be one of {REGIONS}, got {region!r}")
-    return arm_spec(arm).factory(region, ctx)
+    if arm in FACTORIES:
+        return FACTORIES[arm](region, ctx)
+    arm_info(arm)  # one line for an unknown name or a rung out of range
+    return rung_noise(parse_rung(arm), region, ctx)
 
 
 def noise_context(plan: NoisePlan, n_train: int, seed: int, pool_bytes: int | None, normals: np.ndarray | None,

@@ -1,12 +1,12 @@
-"""Score generators with the classifier's features and judge each arm against the baseline.
+"""The ``evaluate`` stage: score every run, judge each arm against the baseline, write and log it.
 
-For each (arm, seed) run: draw ``n_samples`` latent vectors from the run's own ``eval`` noise
-region, generate images, take the classifier's penultimate features and class probabilities,
-and compute every metric of :data:`qgan.evaluation.metrics.METRICS` against the real test split
-at that N. The floors are the same metrics for ``min(n_samples, n_train)`` real training images
-(``reference``). The per-seed values ``values[arm][seed][metric]`` go to
-:func:`qgan.evaluation.verdict.values_to_verdicts` (the code ``qgan compare`` runs), and the
-primary metric's evaluation-sampling variance to :mod:`qgan.evaluation.variance`.
+:func:`run_evaluate` loads the classifier and every configured run's checkpoint
+(:func:`load_scoring`), refuses a checkpoint trained on other noise than ``train.seeds`` now
+assigns it (:func:`check_training_noise`), scores the runs (:func:`qgan.scoring.score.score_runs`),
+and assembles ``metrics/evaluate.json`` (:func:`scores_to_result`): per-seed values, per-arm
+summaries, the floors, the verdicts (:func:`qgan.decision.verdict.values_to_verdicts`, the code
+``qgan compare`` runs), the primary metric's variance components and the noise accounting. Then
+the figures, and each run's metrics on MLflow (:func:`qgan.pipeline.evaluate_log.log_evaluation`).
 """
 from __future__ import annotations
 
@@ -18,120 +18,25 @@ import torch
 
 from qgan.core.atomic import read_json, write_json_atomic, write_text_atomic
 from qgan.core.errors import QganError
-from qgan.core.plots import rows_to_csv, save_metric_panels
+from qgan.core.metric_registry import METRICS
+from qgan.core.plots import rows_to_csv
 from qgan.core.runtime import make_deterministic, select_device
+from qgan.core.torch_io import load_checkpoint
+from qgan.decision.figures import save_metric_panels
+from qgan.decision.verdict import Design, result_to_values, values_to_summary, values_to_verdicts
 from qgan.entropy.archive import read_manifest
-from qgan.evaluation.classifier import EXTRACTOR_NAME, Classifier, images_to_outputs, same_extractor
-from qgan.evaluation.metrics import METRICS, features_to_metrics, features_to_reference
-from qgan.evaluation.mlflow_log import log_evaluation
-from qgan.evaluation.variance import EVAL_REDRAWS, redraw_primary, variance_components
-from qgan.evaluation.verdict import Design, values_to_verdicts
-from qgan.gan.data import Split, load_split, stratified_order
-from qgan.gan.models import Generator, state_dict_sha256, uint8_to_images
-from qgan.gan.run import checkpoint_path
-from qgan.gan.training import generate_images
+from qgan.gan.data import load_split
+from qgan.gan.models import state_dict_sha256
+from qgan.noise.arms import BASELINE_ARM, POOL_ARMS
 from qgan.noise.convert import load_normals
 from qgan.noise.layout import records_to_accounting
-from qgan.noise.streams import POOL_ARMS, make_noise, noise_context
+from qgan.noise.streams import make_noise, noise_context
 from qgan.params import Params
-
-BASELINE_ARM = "prng"  # paired differences are taken as ``arm - BASELINE_ARM``
-
-
-def params_to_design(params: Params) -> Design:
-    """The verdict's design from ``evaluate.*``."""
-    e = params.evaluate
-    return Design(primary=e.primary, margin=e.margin, alpha=e.alpha, inference=e.inference, baseline=BASELINE_ARM)
-
-
-def checkpoint_to_generator(checkpoint: dict, device: torch.device) -> Generator:
-    generator = Generator(checkpoint["latent_dim"]).to(device)
-    generator.load_state_dict(checkpoint["generator"])
-    return generator.eval()
-
-
-def same_training_noise(arm: str, seed: int, planned: dict, recorded: dict, params: Params) -> None:
-    """Refuse a checkpoint trained on other noise than ``train.seeds`` now assigns the run (the
-    train stage does not depend on ``train.seeds``, so a reordered list would go unnoticed)."""
-    if planned != {k: recorded.get(k) for k in planned}:
-        raise QganError(f"{arm}-{seed}: trained on noise {recorded.get('normals')} but train.seeds now gives it "
-                        f"{planned.get('normals')}; append new seeds instead of reordering, or re-run "
-                        f"`dvc repro -f train@{arm}-{params.train.block_of(seed)}`")
-
-
-def evaluate_runs(checkpoints: dict[tuple[str, int], dict], classifier: Classifier, train: Split,
-                  test: Split, params: Params, pool_bytes: int, normals: np.ndarray | None,
-                  device: torch.device) -> dict:
-    """Every metric of every run, the floors, the verdicts, the primary metric's variance
-    components and each run's noise accounting: ``metrics/evaluate.json``."""
-    cfg = params.evaluate
-    n, batch = cfg.n_samples, cfg.batch_size
-    test_feats, _ = images_to_outputs(classifier, uint8_to_images(test.images), batch)
-    reference = features_to_reference(test_feats)  # the real side, once for every run
-    real = train.take(np.sort(stratified_order(train.labels, params.data.split_seed)[:n]))
-    real_feats, real_probs = images_to_outputs(classifier, uint8_to_images(real.images), batch)
-
-    def score(feats, probs):
-        return features_to_metrics(reference, feats, probs, cfg.kid_subsets, cfg.kid_subset_size)
-
-    values: dict[str, dict[int, dict]] = {}
-    extra: dict[str, dict] = {}
-    redraws: dict[str, dict[int, list[float]]] = {}
-    noise_records = {}
-    for (arm, seed), checkpoint in sorted(checkpoints.items()):
-        generator = checkpoint_to_generator(checkpoint, device)
-        ctx = noise_context(params.noise_plan, len(train.labels), seed, pool_bytes, normals, reading=arm in POOL_ARMS)
-        same_training_noise(arm, seed, make_noise(arm, "train", ctx).info, checkpoint["noise"]["train"], params)
-        noise = make_noise(arm, "eval", ctx)
-        feats, probs = images_to_outputs(classifier, generate_images(generator, noise, n, batch), batch)
-        m = score(feats, probs)
-        values.setdefault(arm, {})[seed] = {k: m[k] for k in METRICS}
-        extra[f"{arm}-{seed}"] = {"kid_std": m["kid_std"], "class_counts": m["class_counts"]}
-        noise_records[f"{arm}-{seed}"] = {**checkpoint["noise"], "eval": noise.record()}
-        fids = redraw_primary(generator, classifier, reference, arm, seed, n, batch, device, cfg.primary)
-        if fids is not None:
-            redraws.setdefault(arm, {})[seed] = extra[f"{arm}-{seed}"]["redraws"] = fids
-
-    extractor = {"name": EXTRACTOR_NAME, "sha256": state_dict_sha256(classifier)}
-    result = {"n_samples": n, "n_test": int(len(test.labels)), "extractor": extractor,
-              "reference": {**{k: v for k, v in score(real_feats, real_probs).items() if k in METRICS},
-                            "n_real": int(len(real.labels))},
-              "values": {arm: {str(s): v for s, v in per.items()} for arm, per in values.items()},
-              "summary": values_to_summary(values), "runs": extra, "noise": noise_records}
-    result["accounting"] = records_to_accounting(noise_records, pool_bytes)
-    if result["accounting"]["overlaps"] or result["accounting"]["outside_pool"]:
-        raise QganError(f"noise accounting: pool ranges overlap or lie outside the pool: {result['accounting']}")
-    result["variance"] = variance_components(values, redraws, cfg.primary, BASELINE_ARM, EVAL_REDRAWS)
-    result["verdicts"] = values_to_verdicts(values, params_to_design(params)) if BASELINE_ARM in values else None
-    return result
-
-
-def values_to_summary(values: dict[str, dict[int, dict]]) -> dict:
-    """``{arm: {metric: {"n", "mean", "sd"}}}`` over the arm's seeds (sd null below 2 seeds)."""
-    out = {}
-    for arm, per in values.items():
-        out[arm] = {}
-        for metric in METRICS:
-            x = np.array([v[metric] for v in per.values()], dtype=np.float64)
-            out[arm][metric] = {"n": len(x), "mean": float(x.mean()),
-                                "sd": float(x.std(ddof=1)) if len(x) > 1 else None}
-    return out
-
-
-def result_to_values(result: dict) -> dict[str, dict[int, dict[str, float]]]:
-    """``values[arm][seed][metric]`` (int seeds) from ``metrics/evaluate.json``."""
-    return {arm: {int(s): v for s, v in per.items()} for arm, per in result["values"].items()}
-
-
-def per_seed_csv(result: dict) -> str:
-    """One row per run (``arm-seed``) and one column per metric, for ``dvc plots``."""
-    rows = ([f"{arm}-{seed}", arm, seed, *(f"{v[m]:.6g}" for m in METRICS)]
-            for arm, per in result["values"].items() for seed, v in per.items())
-    return rows_to_csv(["run", "arm", "seed", *METRICS], rows)
-
-
-def load_checkpoint(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)
+from qgan.pipeline.evaluate_log import log_evaluation
+from qgan.pipeline.paths import checkpoint_path, train_stage
+from qgan.scoring.classifier import Classifier, same_extractor
+from qgan.scoring.score import Scores, score_runs
+from qgan.scoring.variance import EVAL_REDRAWS, variance_components
 
 
 @dataclass(frozen=True)
@@ -160,9 +65,47 @@ def load_scoring(params: Params, inputs: EvaluateInputs, device: torch.device
         for seed in params.train.seed_list:
             path = checkpoint_path(inputs.models, params, arm, seed)
             if not path.exists():
-                raise QganError(f"{path}: not found; run the train stage train@{arm}-{params.train.block_of(seed)}")
+                raise QganError(f"{path}: not found; run the train stage {train_stage(params, arm, seed)}")
             checkpoints[(arm, seed)] = load_checkpoint(path)
     return classifier, checkpoints
+
+
+def check_training_noise(checkpoints: dict[tuple[str, int], dict], params: Params, n_train: int, pool_bytes: int,
+                         normals: np.ndarray | None) -> None:
+    """Refuse a checkpoint trained on other noise than ``train.seeds`` now assigns the run (the
+    train stage does not depend on ``train.seeds``, so a reordered list would go unnoticed)."""
+    for (arm, seed), checkpoint in sorted(checkpoints.items()):
+        ctx = noise_context(params.noise_plan, n_train, seed, pool_bytes, normals, reading=arm in POOL_ARMS)
+        planned, recorded = make_noise(arm, "train", ctx).info, checkpoint["noise"]["train"]
+        if planned != {k: recorded.get(k) for k in planned}:
+            raise QganError(f"{arm}-{seed}: trained on noise {recorded.get('normals')} but train.seeds now gives it "
+                            f"{planned.get('normals')}; append new seeds instead of reordering, or re-run "
+                            f"`dvc repro -f {train_stage(params, arm, seed)}`")
+
+
+def scores_to_result(scores: Scores, params: Params, n_test: int, pool_bytes: int) -> dict:
+    """``metrics/evaluate.json``: the scores with the per-arm summary, the noise accounting (checked:
+    no overlap, nothing outside the pool), the variance components and the verdicts (None without
+    the baseline arm)."""
+    cfg = params.evaluate
+    result = {"n_samples": cfg.n_samples, "n_test": n_test, "extractor": scores.extractor,
+              "reference": scores.reference,
+              "values": {arm: {str(s): v for s, v in per.items()} for arm, per in scores.values.items()},
+              "summary": values_to_summary(scores.values), "runs": scores.runs, "noise": scores.noise}
+    result["accounting"] = records_to_accounting(scores.noise, pool_bytes)
+    if result["accounting"]["overlaps"] or result["accounting"]["outside_pool"]:
+        raise QganError(f"noise accounting: pool ranges overlap or lie outside the pool: {result['accounting']}")
+    result["variance"] = variance_components(scores.values, scores.redraws, cfg.primary, BASELINE_ARM, EVAL_REDRAWS)
+    result["verdicts"] = (values_to_verdicts(scores.values, Design.from_params(cfg))
+                          if BASELINE_ARM in scores.values else None)
+    return result
+
+
+def per_seed_csv(result: dict) -> str:
+    """One row per run (``arm-seed``) and one column per metric, for ``dvc plots``."""
+    rows = ([f"{arm}-{seed}", arm, seed, *(f"{v[m]:.6g}" for m in METRICS)]
+            for arm, per in result["values"].items() for seed, v in per.items())
+    return rows_to_csv(["run", "arm", "seed", *METRICS], rows)
 
 
 def write_figures(result: dict, outputs: EvaluateOutputs) -> None:
@@ -173,11 +116,9 @@ def write_figures(result: dict, outputs: EvaluateOutputs) -> None:
     save_metric_panels(per, outputs.figures / "metrics.png", {m: label for m, (label, _) in METRICS.items()})
 
 
-def run_evaluation(params: Params, inputs: EvaluateInputs, classifier_metrics: Path, outputs: EvaluateOutputs
-                   ) -> dict:
+def run_evaluate(params: Params, inputs: EvaluateInputs, classifier_metrics: Path, outputs: EvaluateOutputs) -> dict:
     """Score every (arm, seed) run, judge them, write metrics and figures; log each run's metrics
-    to its MLflow run and the verdicts to the pipeline's parent run
-    (:func:`qgan.evaluation.mlflow_log.log_evaluation`)."""
+    to its MLflow run and the verdicts to the pipeline's parent run."""
     make_deterministic(params.train.threads)
     device = select_device(params.train.device)
     train, test = load_split(inputs.data, "train"), load_split(inputs.data, "test")
@@ -185,9 +126,11 @@ def run_evaluation(params: Params, inputs: EvaluateInputs, classifier_metrics: P
     same_extractor({str(inputs.classifier): state_dict_sha256(classifier),
                     str(classifier_metrics): read_json(classifier_metrics).get("extractor_sha256") or "unrecorded"})
     manifest = read_manifest(inputs.manifest)
+    pool_bytes = int(manifest["total_bytes"])
     normals = load_normals(inputs.normals) if params.reads_pool else None
-    result = evaluate_runs(checkpoints, classifier, train, test, params, int(manifest["total_bytes"]), normals,
-                           device)
+    check_training_noise(checkpoints, params, len(train.labels), pool_bytes, normals)
+    scores = score_runs(checkpoints, classifier, train, test, params, pool_bytes, normals, device)
+    result = scores_to_result(scores, params, int(len(test.labels)), pool_bytes)
     write_json_atomic(outputs.metrics, result)
     write_figures(result, outputs)
     log_evaluation(result, checkpoints, params, manifest, read_json(inputs.data / "meta.json")["digest"],

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from qgan.core import tracking
-from qgan.core.endpoints import METRICS
-from qgan.evaluation.summary import verdicts_to_markdown
+from qgan.core.metric_registry import METRICS
+from qgan.decision.verdict_text import verdicts_to_markdown
 from qgan.params import Params
 
 DESCRIPTION_TAG = "mlflow.note.content"  # what the MLflow UI shows as a run's description

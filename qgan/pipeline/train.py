@@ -1,16 +1,15 @@
-"""Training runs end to end: the ``train`` stage for one arm and one block of seeds.
+"""The ``train`` stage for one arm and one block of seeds: inputs, outputs, and the orchestrator.
 
-:func:`run_training` reads the stage's inputs (:class:`TrainInputs`), opens each run's noise
-(:func:`open_session`) and MLflow runs (the pipeline's parent and one child per (arm, seed)),
-trains the block as one group (:func:`qgan.gan.training.train_group`), writes the outputs
-(:class:`TrainOutputs`: a checkpoint and a figure folder per run, one metrics file per block) and
-logs each run with the record ``qgan replay`` needs (``replay/run.json``: params, runtime, group,
-input digests). A run's outputs are the same whichever block trains it.
+:func:`run_train` reads the stage's inputs (:class:`TrainInputs`), opens each run's noise
+(:func:`qgan.gan.session.open_session`) and MLflow runs (the pipeline's parent and one child per
+(arm, seed)), trains the block as one group
+(:func:`qgan.gan.session.train_runs`), writes the outputs (:class:`TrainOutputs`: a checkpoint and
+a figure folder per run, one metrics file per block) and logs each run with the record
+``qgan replay`` needs. A run's outputs are the same whichever block trains it.
 """
 from __future__ import annotations
 
 import json
-import platform
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,23 +18,25 @@ import numpy as np
 import torch
 
 from qgan.core import tracking
-from qgan.core.atomic import read_json, write_json_atomic, write_torch_atomic
+from qgan.core.atomic import read_json, write_json_atomic
 from qgan.core.errors import QganError
+from qgan.core.git import code_dirty, code_revision
 from qgan.core.numerics import NUMERICS_KEYS
 from qgan.core.plots import images_to_grid, save_epoch_grids, save_grid_png, save_losses
 from qgan.core.runtime import make_deterministic, select_device
+from qgan.core.torch_io import write_torch_atomic
 from qgan.entropy.archive import read_manifest
 from qgan.gan.data import Split, load_split
 from qgan.gan.models import state_dict_sha256
-from qgan.gan.training import LOSS_COLUMNS, TrainedGan, loss_summary, pairing_seeds, train_group
-from qgan.noise.blocks import ShiftedNormals, read_block
-from qgan.noise.layout import GRID_SIZE, steps_per_epoch
-from qgan.noise.streams import POOL_ARMS, NoiseContext, NormalStream, make_noise, noise_context
+from qgan.gan.session import Session, accounting, group_record, open_session, runtime_record, train_runs
+from qgan.gan.training import LOSS_COLUMNS, TrainedGan, loss_summary, pairing_seeds
+from qgan.noise.arms import POOL_ARMS
+from qgan.noise.blocks import read_block
+from qgan.noise.layout import steps_per_epoch
 from qgan.params import Params
+from qgan.pipeline.paths import FIGURES
+from qgan.replay.record import RECORD_PATH, training_record
 
-RECORD_FORMAT = 2  # version of replay/run.json (2: the training group)
-RECORD_PATH = "replay/run.json"  # artifact path of the replay record on each training run
-FIGURES = ("samples.png", "epochs.png", "losses.png", "losses.csv")  # files in TrainOutputs.figures
 IMAGE_EVERY = 5  # epochs between sample grids logged to MLflow (and the first and last epoch)
 
 
@@ -53,33 +54,6 @@ class TrainOutputs:
     figures: Path    # folder of <arm>-<seed>/ folders: samples.png, epochs.png, losses.png, losses.csv
 
 
-def block_folder(params: Params, arm: str, seed: int) -> str:
-    """The train stage output folder (``<arm>-<block>``) that holds the run (arm, seed)."""
-    return f"{arm}-{params.train.block_of(seed)}"
-
-
-def checkpoint_path(models: Path, params: Params, arm: str, seed: int) -> Path:
-    """Where the train stage wrote (arm, seed)'s checkpoint, under the ``models/gan`` folder."""
-    return models / block_folder(params, arm, seed) / f"{arm}-{seed}.pt"
-
-
-def figures_path(figures: Path, params: Params, arm: str, seed: int) -> Path:
-    """(arm, seed)'s figure folder under the ``reports/train`` folder."""
-    return figures / block_folder(params, arm, seed) / f"{arm}-{seed}"
-
-
-@dataclass
-class Session:
-    """A run's noise resolved: what :func:`train_run` needs and what the records say."""
-    arm: str
-    seed: int
-    ctx: NoiseContext
-    noise: NormalStream        # training region
-    grid: NormalStream         # grid region, already drawn into grid_z
-    grid_z: torch.Tensor       # (GRID_SIZE, latent_dim): the run's fixed grid noise, drawn once
-    eval_plan: dict            # where evaluate will read (the eval region's record before drawing)
-
-
 @dataclass
 class Prepared:
     """The inputs of one block, read: the training split, digests and a noise session per run."""
@@ -88,45 +62,6 @@ class Prepared:
     pool: dict                 # the pool prefix holding the block's bytes (manifest fields): what runs record
     manifest: dict             # the whole pool's manifest: the pipeline's parent run is keyed on it
     sessions: list[Session]
-
-
-def open_session(params: Params, arm: str, seed: int, n_train: int, train_span: int,
-                 normals: np.ndarray | ShiftedNormals | None) -> Session:
-    """Noise for (arm, seed) in the layout with training span ``train_span`` (a block's record or a
-    replayed run's); ``normals`` in pool coordinates, for arms that read the pool."""
-    ctx = noise_context(params.noise_plan, n_train, seed, None, normals if arm in POOL_ARMS else None,
-                        reading=arm in POOL_ARMS, train_span=train_span)
-    grid = make_noise(arm, "grid", ctx)
-    grid_z = grid.sample(GRID_SIZE, params.latent_dim)  # (64, latent_dim)
-    return Session(arm, seed, ctx, make_noise(arm, "train", ctx), grid, grid_z, make_noise(arm, "eval", ctx).record())
-
-
-def train_runs(params: Params, sessions: list[Session], train: Split, device: torch.device, progress: bool = True,
-               on_epoch_end=None) -> list[TrainedGan]:
-    """Train the sessions' GANs as one group: the one call the stage and ``qgan replay`` share."""
-    name = f"{sessions[0].arm}-" + ",".join(str(s.seed) for s in sessions)
-    return train_group(train, params.train, params.latent_dim, [s.seed for s in sessions],
-                       [s.noise for s in sessions], device, desc=f"train {name}", progress=progress,
-                       on_epoch_end=on_epoch_end)
-
-
-def group_record(block: str, sessions: list[Session], position: int, device: torch.device) -> dict:
-    """Which models trained together, and where this one sat (recorded, and read by replay)."""
-    return {"block": block, "seeds": [s.seed for s in sessions], "position": position,
-            "size": len(sessions), "device": device.type}
-
-
-def accounting(session: Session) -> dict:
-    """Where each region read, how much it drew, and the reuse factor (recorded everywhere)."""
-    layout = session.ctx.layout
-    train = session.noise.record()
-    return {"arm": session.arm, "seed": session.seed, "slot": session.ctx.slot, "train": train,
-            "grid": session.grid.record(), "eval": session.eval_plan, "train_span": layout.train_span,
-            "train_demand": layout.demand.train_normals, "reuse_factor": train["reuse_factor"]}
-
-
-def runtime_record(runtime: dict, device: torch.device) -> dict:
-    return {**runtime, "device": str(device), "python": platform.python_version(), "numpy": np.__version__}
 
 
 def read_inputs(params: Params, arm: str, block: str, seeds: tuple[int, ...], inputs: TrainInputs) -> Prepared:
@@ -141,7 +76,7 @@ def read_inputs(params: Params, arm: str, block: str, seeds: tuple[int, ...], in
                     read_manifest(inputs.manifest), sessions)
 
 
-def start_tracking(run: Prepared, session: Session, parent: tracking.RunLogger, code: dict) -> tracking.RunLogger:
+def start_child(run: Prepared, session: Session, parent: tracking.RunLogger, code: dict) -> tracking.RunLogger:
     """The run's child of the pipeline's parent run."""
     arm, seed = session.arm, session.seed
     return tracking.RunLogger.start(f"{arm}-{seed}", {
@@ -222,16 +157,10 @@ def log_results(child: tracking.RunLogger, params: Params, run: Prepared, sessio
     for name in FIGURES:
         child.log_artifact(written.figures / name, "figures")
     child.log_artifact(written.model, "checkpoint")
-    manifest = run.pool
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / Path(RECORD_PATH).name
-        write_json_atomic(path, {
-            "format": RECORD_FORMAT, "arm": session.arm, "seed": session.seed, "params": params.to_dict(),
-            "runtime": record, "group": group,
-            "entropy": {"sha256": manifest["sha256"], "bytes": int(manifest["total_bytes"]),
-                        "sources": manifest.get("sources", []), "quantum": bool(manifest.get("quantum"))},
-            "data_digest": run.data_digest, "noise": noise, "generator_sha256": metrics["generator_sha256"],
-            "code": code})
+        write_json_atomic(path, training_record(session.arm, session.seed, params.to_dict(), record, group, run.pool,
+                                                run.data_digest, noise, metrics["generator_sha256"], code))
         child.log_artifact(path, str(Path(RECORD_PATH).parent))
 
 
@@ -241,21 +170,21 @@ class BlockResult:
     loop_seconds: float        # wall time of the group's training loop
 
 
-def run_training(params: Params, arm: str, block: str, inputs: TrainInputs, outputs: TrainOutputs,
-                 progress: bool = True) -> BlockResult:
+def run_train(params: Params, arm: str, block: str, inputs: TrainInputs, outputs: TrainOutputs,
+              progress: bool = True) -> BlockResult:
     """Train the block's runs of ``arm`` as one group, log each to MLflow, write checkpoints,
     figures and the block's metrics file."""
-    seeds = params.train.block_seeds(block)
+    seeds = params.train.seeds_of(block)
     runtime = make_deterministic(params.train.threads)
     device = select_device(params.train.device)
     run = read_inputs(params, arm, block, seeds, inputs)
     record = runtime_record(runtime, device)
-    code = {"revision": tracking.code_revision(tracking.project_root()), "dirty": tracking.code_dirty()}
+    code = {"revision": code_revision(tracking.project_root()), "dirty": code_dirty()}
     parent = tracking.RunLogger.open_pipeline(params.flat(), run.manifest, run.data_digest)
     children = []
     try:
         for session in run.sessions:
-            children.append(start_tracking(run, session, parent, code))
+            children.append(start_child(run, session, parent, code))
             log_inputs(children[-1], params, run, session, inputs, record)
         grids: list[dict[int, np.ndarray]] = [{} for _ in run.sessions]
 

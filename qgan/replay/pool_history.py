@@ -11,8 +11,8 @@ from pathlib import Path
 
 import yaml
 
-from qgan.core import tracking
 from qgan.core.errors import QganError
+from qgan.core.git import run_git
 from qgan.entropy.archive import hash_prefix
 
 MAX_REVISIONS = 200                 # git revisions searched for a dvc.lock that records the pool
@@ -38,14 +38,14 @@ def pool_revisions(root: Path, rel: str, n_bytes: int, hints: list[str]) -> list
     """``(revision, md5)`` of the revisions whose ``dvc.lock`` records a pool of at least
     ``n_bytes`` at ``rel``: the working tree (revision None) first, then the hinted revisions,
     then every revision touching dvc.lock (experiments included), one per distinct pool version."""
-    listed = tracking.run_git(root, "rev-list", "--all", f"--max-count={MAX_REVISIONS}", "--", "dvc.lock") or ""
+    listed = run_git(root, "rev-list", "--all", f"--max-count={MAX_REVISIONS}", "--", "dvc.lock") or ""
     found, seen = [], set()
     for rev in dict.fromkeys([None, *hints, *listed.split()]):
         if rev is None:
             lock = root / "dvc.lock"
             text = lock.read_text() if lock.exists() else None
         else:
-            text = tracking.run_git(root, "show", f"{rev}:dvc.lock")
+            text = run_git(root, "show", f"{rev}:dvc.lock")
         try:
             outs = yaml.safe_load(text)["stages"]["harvest"]["outs"] if text else []
         except (yaml.YAMLError, KeyError, TypeError):
@@ -88,5 +88,5 @@ def exp_revision(root: Path, name: str | None) -> str | None:
     """The commit of DVC experiment ``name`` (its ref under ``refs/exps``), if present."""
     if not name:
         return None
-    refs = tracking.run_git(root, "for-each-ref", "--format=%(objectname) %(refname)", "refs/exps") or ""
+    refs = run_git(root, "for-each-ref", "--format=%(objectname) %(refname)", "refs/exps") or ""
     return next((sha for sha, ref in (line.split() for line in refs.splitlines()) if ref.endswith(f"/{name}")), None)

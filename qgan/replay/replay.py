@@ -28,16 +28,18 @@ import torch
 
 from qgan.core import tracking
 from qgan.core.errors import QganError
+from qgan.core.git import CODE_PATHS, run_git
 from qgan.core.numerics import differs_from, env_of_record
 from qgan.core.runtime import make_deterministic, select_device
 from qgan.gan.data import load_split, source_to_data_dir
 from qgan.gan.models import state_dict_sha256
-from qgan.gan.run import RECORD_FORMAT, RECORD_PATH, open_session, train_runs
+from qgan.gan.session import open_session, train_runs
 from qgan.gan.training import LOSS_COLUMNS
+from qgan.noise.arms import POOL_ARMS
 from qgan.noise.convert import load_normals, pool_to_normals_file
-from qgan.noise.streams import POOL_ARMS
 from qgan.params import dict_to_params
 from qgan.replay.pool_history import ReplayRefused, check_pool, exp_revision, fetch_pool
+from qgan.replay.record import RECORD_FORMAT, RECORD_PATH
 
 POOL_PATH = "data/entropy/pool.bin"  # the harvest stage's pool, relative to the repo root
 
@@ -91,9 +93,9 @@ def check_code(revision: str | None, root: Path) -> str:
     """One line saying whether this checkout's code is the recorded revision's."""
     if not revision:
         return "code: no revision recorded; replaying with this checkout's code"
-    if tracking.run_git(root, "cat-file", "-e", f"{revision}^{{commit}}") is None:
+    if run_git(root, "cat-file", "-e", f"{revision}^{{commit}}") is None:
         return f"code: recorded revision {revision[:12]} is not in this repository; replaying with this checkout"
-    changed = tracking.run_git(root, "diff", "--name-only", revision, "--", *tracking.CODE_PATHS)
+    changed = run_git(root, "diff", "--name-only", revision, "--", *CODE_PATHS)
     if changed is None:
         return f"code: could not compare this checkout with the recorded revision {revision[:12]} (git failed)"
     if not changed:
@@ -170,7 +172,7 @@ def replay_run(run_id: str, root: Path, pool: Path, data_dir: Path, fetch: bool 
         raise QganError(f"no MLflow store at {uri}: nothing was trained here (or set MLFLOW_TRACKING_URI)")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
-        return _replay(run_id, root, pool, data_dir, fetch, progress, say, tracking._client(root))
+        return _replay(run_id, root, pool, data_dir, fetch, progress, say, tracking.client(root))
     except MlflowException as exc:
         raise QganError(f"MLflow store {safe_uri(uri)} failed ({exc.error_code}); nothing was replayed") from None
 

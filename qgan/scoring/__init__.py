@@ -1,3 +1,2 @@
-"""Scoring generators: the feature-extracting classifier, the metrics (FID-LeNet, KID,
-precision/recall, density/coverage, class statistics), the evaluate stage and the report.
-"""
+"""Scoring generators: the feature extractor, the metrics on its features, the evaluation of every
+run at one N, and the evaluation-sampling variance of the primary metric."""

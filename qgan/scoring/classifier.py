@@ -1,10 +1,9 @@
-"""The feature extractor: a small LeNet-like CNN, its training, and its features and class
-probabilities for a batch of images."""
+"""The feature extractor: a small LeNet-like CNN, its training, its features and class
+probabilities for a batch of images, and the versioned digests that pin it."""
 from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -12,13 +11,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from qgan.core.atomic import read_json, write_json_atomic, write_torch_atomic
 from qgan.core.errors import QganError
-from qgan.core.numerics import NUMERICS_KEYS
-from qgan.core.runtime import make_deterministic, select_device
-from qgan.gan.data import Split, load_split
-from qgan.gan.models import state_dict_sha256, uint8_to_images
-from qgan.params import ClassifierConfig, Params
+from qgan.gan.data import Split
+from qgan.gan.models import uint8_to_images
+from qgan.params import ClassifierConfig
 
 
 class Classifier(nn.Module):
@@ -43,6 +39,7 @@ class Classifier(nn.Module):
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(img))
+
 
 def train_classifier(train: Split, cfg: ClassifierConfig, device: torch.device,
                      progress: bool = True) -> Classifier:
@@ -122,24 +119,3 @@ def same_extractor(digests: dict[str, str]) -> str:
         raise QganError(f"cannot compare metrics computed with different feature extractors ({named}): "
                         "re-run the classifier stage, then evaluate")
     return found[0]
-
-
-def train_extractor(params: Params, data_dir: Path, out_model: Path, out_metrics: Path, progress: bool = True) -> dict:
-    """The classifier stage: train on the data stage's split, check the weights against the
-    versioned extractor, then write the checkpoint (content-stable bytes) and metrics with the
-    weight digest and the CPU numerics. Returns the metrics."""
-    runtime = make_deterministic(params.train.threads)
-    numerics = {k: runtime[k] for k in NUMERICS_KEYS}
-    device = select_device(params.train.device)
-    train, test = load_split(data_dir, "train"), load_split(data_dir, "test")
-    model = train_classifier(train, params.classifier, device, progress)
-    digest = state_dict_sha256(model)
-    key = extractor_key(read_json(data_dir / "meta.json")["digest"], params.classifier, numerics)
-    check_versioned(key, digest)
-    metrics = {"test_accuracy": accuracy(model, test), "train_accuracy": accuracy(model, train),
-               "n_train": len(train.labels), "n_test": len(test.labels), "extractor_sha256": digest,
-               "extractor_key": key, "numerics": numerics}
-    write_torch_atomic(out_model, {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-                                   "config": params.classifier.to_dict(), "extractor_sha256": digest})
-    write_json_atomic(out_metrics, metrics)
-    return metrics

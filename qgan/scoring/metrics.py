@@ -1,9 +1,9 @@
 """The evaluation metrics: their names and directions (:data:`METRICS`), and the one function
 that computes them all for a generator's samples (:func:`features_to_metrics`).
 
-Each family lives in its own module: the Frechet distance in :mod:`qgan.evaluation.frechet`;
+Each family lives in its own module: the Frechet distance in :mod:`qgan.scoring.frechet`;
 KID, precision/recall, density/coverage and the class statistics in
-:mod:`qgan.evaluation.fidelity`.
+:mod:`qgan.scoring.fidelity`.
 """
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qgan.core.endpoints import FID, METRICS  # noqa: F401 (re-exported: the metrics' names live in core)
-from qgan.evaluation.fidelity import class_statistics, density_coverage, kid, kth_neighbour_radii, precision_recall
-from qgan.evaluation.frechet import features_to_statistics, statistics_to_fid
+from qgan.core.metric_registry import METRICS  # noqa: F401 (re-exported: the metrics' names live in core)
+from qgan.scoring.fidelity import class_statistics, density_coverage, kid, kth_neighbour_radii, precision_recall
+from qgan.scoring.frechet import features_to_statistics, statistics_to_fid
 
 PRECISION_K = 3  # neighbours for precision and recall (Kynkaanniemi et al. 2019)
 DENSITY_K = 5    # neighbours for density and coverage (Naeem et al. 2020)

@@ -16,27 +16,30 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from qgan.core.endpoints import FID
-from qgan.evaluation.classifier import Classifier, images_to_outputs
-from qgan.evaluation.frechet import features_to_statistics, statistics_to_fid
-from qgan.evaluation.metrics import RealReference, features_to_metrics
+from qgan.core.metric_registry import FID
 from qgan.gan.models import Generator
 from qgan.gan.training import generate_images
+from qgan.noise.arms import arm_info
 from qgan.noise.streams import PrngNoise
+from qgan.scoring.classifier import Classifier, images_to_outputs
+from qgan.scoring.frechet import features_to_statistics, statistics_to_fid
+from qgan.scoring.metrics import RealReference, features_to_metrics
 
 EVAL_REDRAWS = 4          # re-evaluations per generator, each with N fresh latent vectors
 REDRAW_SPAWN_KEY = 90     # first SeedSequence spawn-key word of the redraws (the arms use 1..4)
-STANDARD_NORMAL_ARMS = ("entropy", "prng", "prng2", "torch")  # latents ~ N(0, I): redraws are like the arm's
 
 
 def redraw_primary(generator: Generator, classifier: Classifier, reference: RealReference, arm: str, seed: int,
-                   n: int, batch: int, device: torch.device, primary: str = "fid") -> list[float] | None:
-    """The primary metric of ``generator`` for :data:`EVAL_REDRAWS` fresh sets of ``n`` latents."""
-    if arm not in STANDARD_NORMAL_ARMS:
+                   n: int, batch: int, device: torch.device, primary: str, bits: int, method: str
+                   ) -> list[float] | None:
+    """The primary metric of ``generator`` for :data:`EVAL_REDRAWS` fresh sets of ``n`` latents, each
+    PCG64 bytes through ``bits``-bit uniforms and ``method`` (the conversion the arm's own noise
+    had); None for an arm whose latents are not standard normal."""
+    if not arm_info(arm).standard_normal:
         return None
     out = []
     for r in range(EVAL_REDRAWS):
-        noise = PrngNoise(np.random.SeedSequence(seed, spawn_key=(REDRAW_SPAWN_KEY, r)), 24, "box_muller")
+        noise = PrngNoise(np.random.SeedSequence(seed, spawn_key=(REDRAW_SPAWN_KEY, r)), bits, method)
         feats, probs = images_to_outputs(classifier, generate_images(generator, noise, n, batch), batch)
         if primary == FID:  # the default: only the Frechet distance, not every metric
             out.append(float(statistics_to_fid(*features_to_statistics(feats), reference.mean, reference.cov)))

@@ -29,7 +29,7 @@ def test_torch_checkpoints_are_content_stable(tmp_path):
 
     import torch
 
-    from qgan.core.atomic import write_torch_atomic
+    from qgan.core.torch_io import write_torch_atomic
     obj = {"w": torch.arange(12.0).reshape(3, 4), "meta": {"seed": 1}}
     digests = set()
     for name in ("a.pt", "b.pt", "a.pt"):

@@ -20,7 +20,7 @@ from qgan.core.numerics import pin_cpu_numerics
 pin_cpu_numerics()  # what stages/__init__.py does, before torch loads
 import json, torch
 from qgan.core.runtime import make_deterministic
-from qgan.evaluation.classifier import train_classifier
+from qgan.scoring.classifier import train_classifier
 from qgan.gan.data import load_source, subsample
 from qgan.gan.models import state_dict_sha256
 from qgan.gan.training import train_gan

@@ -1,9 +1,9 @@
 import numpy as np
 
-from qgan.core.endpoints import METRICS
-from qgan.evaluation.report import noise_line, randomness_table, secondary_table
-from qgan.evaluation.summary import control_lines, ladder_lines, limits_lines
-from qgan.evaluation.verdict import Design, values_to_verdicts
+from qgan.core.metric_registry import METRICS
+from qgan.decision.report import noise_line, randomness_table, secondary_table
+from qgan.decision.verdict import Design, values_to_verdicts
+from qgan.decision.verdict_text import control_lines, ladder_lines, limits_lines
 
 
 def test_noise_line_without_normals():

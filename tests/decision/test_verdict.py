@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from qgan.core.errors import QganError
-from qgan.evaluation.verdict import Design, csv_to_values, interval_to_verdict, primary_verdict, values_to_verdicts
+from qgan.decision.verdict import Design, csv_to_values, interval_to_verdict, primary_verdict, values_to_verdicts
 
 SD_RUN, MEAN = 8.0, 80.0   # measured single-run FID-LeNet spread and level
 SD_PAIRED = SD_RUN * math.sqrt(2)

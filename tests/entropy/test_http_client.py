@@ -11,7 +11,7 @@ from qgan.core.errors import QganError
 from qgan.entropy.emulator import MALFORMED, THROTTLE_MESSAGE, Emulator, EmulatorConfig
 from qgan.entropy.harvest import harvest_to_pool
 from qgan.entropy.health import HealthMonitor
-from qgan.entropy.http_client import WIRE_FORMATS, Anu, public_url
+from qgan.entropy.http_client import WIRE_FORMATS, public_url
 from qgan.entropy.sources import make_source
 from qgan.params import HarvestConfig
 
@@ -180,7 +180,8 @@ def test_plan_and_public_url():
     assert WIRE_FORMATS["eaas"].plan(1300, 512) == [512, 512, 276]
     for n in (5000, 25_000, 41_000, 999):
         sizes = WIRE_FORMATS["anu"].plan(n, 20_480)
-        assert sum(sizes) == n and all(Anu.valid_size(s) and s <= 20_480 for s in sizes)
+        # what the service accepts: uint8 up to 1,024 bytes, else whole 20-byte hex16 elements up to 20,480
+        assert sum(sizes) == n and all((s <= 1024 or s % 20 == 0) and s <= 20_480 for s in sizes)
     assert public_url("https://user:pw@api.example.org:8443/v1/entropy?key=abc#x") == \
         "https://api.example.org:8443/v1/entropy"
     assert "limited to 1 requests" in THROTTLE_MESSAGE

@@ -1,7 +1,7 @@
 import torch
 
-from qgan.evaluation.classifier import Classifier
 from qgan.gan.models import Discriminator, Generator, state_dict_sha256, uint8_to_images
+from qgan.scoring.classifier import Classifier
 
 
 def test_shapes():

@@ -85,7 +85,7 @@ def test_unknown_arm(tiny_params):
 def test_every_arm_is_registered_and_serves_standard_normals(tiny_params):
     from dataclasses import replace
 
-    from qgan.noise.streams import ARMS
+    from qgan.noise.arms import ARMS
     assert set(ARMS) == {"entropy", "prng", "prng2", "legacy8", "torch"}
     assert len({a.spawn_key for a in ARMS.values()}) == len(ARMS)  # one independent stream per arm
     params = replace(tiny_params, train=replace(tiny_params.train, epochs=50))  # 204,800 training normals

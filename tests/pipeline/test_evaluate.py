@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from qgan.core import tracking
-from qgan.evaluation.metrics import METRICS, features_to_metrics
-from qgan.evaluation.verdict import Design, values_to_csv_rows, values_to_verdicts
+from qgan.decision.verdict import Design, values_to_csv_rows, values_to_verdicts
+from qgan.scoring.metrics import METRICS, features_to_metrics
 from tests.conftest import ROOT, evaluate_in, report_in, run_of, train_in
 
 SEEDS, N, D = 5, 800, 16
@@ -119,7 +119,7 @@ def test_evaluation_writes_metrics_report_and_logs_to_parent_and_children(worksp
     assert (workspace / "reports" / "figures" / "metrics.png").exists()
     assert (workspace / "reports" / "figures" / "per_seed.csv").read_text().startswith("run,arm,seed,fid,kid,")
 
-    client = tracking._client(workspace)
+    client = tracking.client(workspace)
     logged = run_of(workspace, "prng-1").data.metrics
     assert logged["fid_lenet"] == pytest.approx(result["values"]["prng"]["1"]["fid"])
     assert logged["eval_coverage"] == pytest.approx(result["values"]["prng"]["1"]["coverage"])

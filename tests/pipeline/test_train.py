@@ -1,4 +1,4 @@
-"""run_training on a tiny workspace with a real MLflow store (no DVC)."""
+"""run_train on a tiny workspace with a real MLflow store (no DVC)."""
 import json
 from dataclasses import replace
 
@@ -33,7 +33,7 @@ def test_training_records_accounting_and_mlflow_run(workspace, tiny_params):
     for name in ("samples.png", "epochs.png", "losses.png", "losses.csv"):
         assert (workspace / "reports" / "train" / "entropy-1" / "entropy-1" / name).stat().st_size > 0
 
-    client = tracking._client(workspace)
+    client = tracking.client(workspace)
     assert not {"mlflow_run_id", "mlflow_parent_run_id", "seconds"} & (set(ckpt) | set(metrics))  # content only
     run = run_of(workspace, "entropy-1")
     tags, manifest = run.data.tags, json.loads((workspace / "manifest.json").read_text())
@@ -71,8 +71,8 @@ def test_short_pool_stops_with_the_numbers_then_cycles_in_every_arm(workspace, t
     with pytest.raises(PoolTooSmall, match=f"set harvest.bytes: {need} "):
         train_in(short, tiny_params, "entropy", 0)
     assert not (short / "models").exists()
-    assert tracking._client(workspace).search_runs(
-        [tracking.ensure_experiment(tracking._client(workspace), workspace)], "tags.arm = 'entropy'") == []
+    assert tracking.client(workspace).search_runs(
+        [tracking.ensure_experiment(tracking.client(workspace), workspace)], "tags.arm = 'entropy'") == []
 
     cycle = replace(tiny_params, train=replace(tiny_params.train, on_exhausted="cycle"))
     for arm in ("entropy", "prng"):
@@ -106,8 +106,8 @@ def test_a_block_trains_as_one_group_and_logs_each_run(workspace, tiny_params):
         assert run.data.metrics["group_seconds"] >= run.data.metrics["seconds"] > 0
     assert metrics["prng-0"]["generator_sha256"] != metrics["prng-1"]["generator_sha256"]
     from qgan.core.errors import QganError
-    from qgan.gan.run import TrainInputs, TrainOutputs, run_training
+    from qgan.pipeline.train import TrainInputs, TrainOutputs, run_train
     inputs = TrainInputs(workspace / "data", workspace / "blocks" / "0-1", workspace / "manifest.json")
     with pytest.raises(QganError, match="train block '2-3' is not in train.seeds"):
-        run_training(params, "prng", "2-3", inputs, TrainOutputs(*(workspace / "x" / n for n in "abc")))
+        run_train(params, "prng", "2-3", inputs, TrainOutputs(*(workspace / "x" / n for n in "abc")))
     assert not (workspace / "x").exists()

@@ -2,8 +2,8 @@
 import pytest
 
 from qgan.core.errors import QganError
-from qgan.evaluation.classifier import check_versioned, extractor_key, same_extractor
 from qgan.params import ClassifierConfig
+from qgan.scoring.classifier import check_versioned, extractor_key, same_extractor
 
 PINNED = {"numerics": "pinned", "aten_cpu_capability": "AVX2", "onednn_max_cpu_isa": "AVX2",
           "mkl_cbwr": "AVX2,STRICT"}
@@ -42,9 +42,9 @@ def test_the_default_classifier_is_the_versioned_extractor(tmp_path):
     import sys
 
     from qgan.core.numerics import PINNED, SWITCH
-    from qgan.evaluation.classifier import VERSIONED_EXTRACTORS
     from qgan.gan.data import source_to_data_dir
     from qgan.params import DataConfig
+    from qgan.scoring.classifier import VERSIONED_EXTRACTORS
     from tests.conftest import ROOT
 
     source_to_data_dir(DataConfig(), tmp_path / "data")

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from qgan.evaluation.fidelity import class_statistics, density_coverage, kid, kth_neighbour_radii, precision_recall
-from qgan.evaluation.frechet import features_to_fid
+from qgan.scoring.fidelity import class_statistics, density_coverage, kid, kth_neighbour_radii, precision_recall
+from qgan.scoring.frechet import features_to_fid
 
 
 def sample(seed: int, n: int = 1500, d: int = 16, shift: float = 0.0) -> np.ndarray:

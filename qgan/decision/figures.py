@@ -1,21 +1,21 @@
-"""The verdict figure: each comparison's primary difference with its interval, the margin band."""
+"""The evaluation's figures: every metric per seed and arm (:func:`save_metric_panels`), and the
+verdicts, each comparison's primary difference with its interval and the margin band
+(:func:`save_verdict_plot`)."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-from qgan.core.atomic import write_bytes_atomic
-from qgan.core.endpoints import METRICS
+import numpy as np
+
+from qgan.core.metric_registry import METRICS
+from qgan.core.plots import pyplot, save_png
+from qgan.core.stats import t_halfwidth
 
 
 def save_verdict_plot(verdicts: dict, path: Path) -> None:
     """One row per comparison (arm - baseline): point at the mean difference, bar over its
     interval (clipped to the plot where it is infinite), the ``+-delta`` band shaded, 0 dashed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     design, comps = verdicts["design"], list(verdicts["comparisons"].values())
     delta = design["margin"]
     finite = [x for c in comps for x in c["primary"]["interval"] if x is not None]
@@ -44,7 +44,29 @@ def save_verdict_plot(verdicts: dict, path: Path) -> None:
                   f"{100 * (1 - design['alpha']):.0f}% {kind}")
     ax.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    write_bytes_atomic(path, buf.getvalue())
+    save_png(fig, path, tight=False)
+
+
+def save_metric_panels(values: dict[str, dict[str, dict[int, float]]], path: Path, labels: dict[str, str]) -> None:
+    """One panel per metric: each arm's per-seed values (dots, seed numbers beside them) and its
+    mean with a Student-t 95% confidence interval (bar and error bar). ``values[metric][arm][seed]``."""
+    plt = pyplot()
+    cols = 4
+    rows = -(-len(values) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.9 * rows), squeeze=False)
+    for ax, (metric, per_arm) in zip(axes.ravel(), values.items()):
+        for i, per_seed in enumerate(per_arm.values()):
+            ys = np.array(list(per_seed.values()), dtype=float)
+            half = t_halfwidth(ys, 0.05) if len(ys) > 1 else 0.0
+            ax.bar(i, ys.mean(), color=f"C{i}", alpha=0.3, width=0.6)
+            ax.errorbar(i, ys.mean(), yerr=half, color="k", capsize=4, linewidth=1)
+            ax.scatter(np.full(len(ys), i), ys, color=f"C{i}", zorder=3, s=14)
+            for seed, y in per_seed.items():
+                ax.annotate(str(seed), (i, y), xytext=(4, 0), textcoords="offset points", fontsize=6)
+        ax.set_xticks(range(len(per_arm)), list(per_arm))
+        ax.set_title(labels.get(metric, metric), fontsize=9)
+    for ax in axes.ravel()[len(values):]:
+        ax.axis("off")
+    fig.suptitle("Per seed (dots), mean and 95% t-interval (bar, whiskers)", fontsize=10)
+    fig.tight_layout()
+    save_png(fig, path)

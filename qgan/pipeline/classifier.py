@@ -1,0 +1,34 @@
+"""The ``classifier`` stage: train the feature extractor, check it is the versioned one, write it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from qgan.core.atomic import read_json, write_json_atomic
+from qgan.core.numerics import NUMERICS_KEYS
+from qgan.core.runtime import make_deterministic, select_device
+from qgan.core.torch_io import write_torch_atomic
+from qgan.gan.data import load_split
+from qgan.gan.models import state_dict_sha256
+from qgan.params import Params
+from qgan.scoring.classifier import accuracy, check_versioned, extractor_key, train_classifier
+
+
+def run_classifier(params: Params, data_dir: Path, out_model: Path, out_metrics: Path, progress: bool = True) -> dict:
+    """Train on the data stage's split, check the weights against the versioned extractor, then
+    write the checkpoint (content-stable bytes) and metrics with the weight digest and the CPU
+    numerics. Returns the metrics."""
+    runtime = make_deterministic(params.train.threads)
+    numerics = {k: runtime[k] for k in NUMERICS_KEYS}
+    device = select_device(params.train.device)
+    train, test = load_split(data_dir, "train"), load_split(data_dir, "test")
+    model = train_classifier(train, params.classifier, device, progress)
+    digest = state_dict_sha256(model)
+    key = extractor_key(read_json(data_dir / "meta.json")["digest"], params.classifier, numerics)
+    check_versioned(key, digest)
+    metrics = {"test_accuracy": accuracy(model, test), "train_accuracy": accuracy(model, train),
+               "n_train": len(train.labels), "n_test": len(test.labels), "extractor_sha256": digest,
+               "extractor_key": key, "numerics": numerics}
+    write_torch_atomic(out_model, {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+                                   "config": params.classifier.to_dict(), "extractor_sha256": digest})
+    write_json_atomic(out_metrics, metrics)
+    return metrics

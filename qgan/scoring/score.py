@@ -1,0 +1,70 @@
+"""Score generators: every metric of every run against the real test digits, at one N.
+
+For each (arm, seed) run: draw ``n_samples`` latent vectors from the run's own ``eval`` noise
+region, generate images, take the classifier's penultimate features and class probabilities,
+and compute every metric of :data:`qgan.core.metric_registry.METRICS` against the real test
+split at that N (:func:`qgan.scoring.metrics.features_to_metrics`). The floors are the same
+metrics for ``min(n_samples, n_train)`` real training images; the primary metric is also
+redrawn :data:`~qgan.scoring.variance.EVAL_REDRAWS` times (:func:`~qgan.scoring.variance.redraw_primary`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from qgan.core.metric_registry import METRICS
+from qgan.gan.data import Split, stratified_order
+from qgan.gan.models import checkpoint_to_generator, state_dict_sha256, uint8_to_images
+from qgan.gan.training import generate_images
+from qgan.noise.arms import POOL_ARMS
+from qgan.noise.streams import make_noise, noise_context
+from qgan.params import Params
+from qgan.scoring.classifier import EXTRACTOR_NAME, Classifier, images_to_outputs
+from qgan.scoring.metrics import features_to_metrics, features_to_reference
+from qgan.scoring.variance import redraw_primary
+
+
+@dataclass
+class Scores:
+    """What scoring every run gives, in the shapes ``metrics/evaluate.json`` holds them."""
+    values: dict[str, dict[int, dict[str, float]]]  # values[arm][seed][metric]
+    runs: dict[str, dict]                            # per "<arm>-<seed>": KID's std, class counts, redraws
+    noise: dict[str, dict]                           # per "<arm>-<seed>": the checkpoint's accounting + eval read
+    redraws: dict[str, dict[int, list[float]]]       # redraws[arm][seed]: the primary metric per fresh redraw
+    reference: dict[str, float]                      # every metric for real training images (the floor), n_real
+    extractor: dict[str, str]                        # the extractor's name and weight digest
+
+
+def score_runs(checkpoints: dict[tuple[str, int], dict], classifier: Classifier, train: Split, test: Split,
+               params: Params, pool_bytes: int, normals: np.ndarray | None, device: torch.device) -> Scores:
+    """Score each checkpoint's generator (``checkpoints[(arm, seed)]``) on its own evaluation noise."""
+    cfg = params.evaluate
+    n, batch = cfg.n_samples, cfg.batch_size
+    test_feats, _ = images_to_outputs(classifier, uint8_to_images(test.images), batch)
+    reference = features_to_reference(test_feats)  # the real side, once for every run
+    real = train.take(np.sort(stratified_order(train.labels, params.data.split_seed)[:n]))
+    real_feats, real_probs = images_to_outputs(classifier, uint8_to_images(real.images), batch)
+
+    def score(feats, probs):
+        return features_to_metrics(reference, feats, probs, cfg.kid_subsets, cfg.kid_subset_size)
+
+    scores = Scores({}, {}, {}, {}, {}, {"name": EXTRACTOR_NAME, "sha256": state_dict_sha256(classifier)})
+    for (arm, seed), checkpoint in sorted(checkpoints.items()):
+        generator = checkpoint_to_generator(checkpoint, device)
+        ctx = noise_context(params.noise_plan, len(train.labels), seed, pool_bytes, normals, reading=arm in POOL_ARMS)
+        noise = make_noise(arm, "eval", ctx)
+        feats, probs = images_to_outputs(classifier, generate_images(generator, noise, n, batch), batch)
+        m = score(feats, probs)
+        name = f"{arm}-{seed}"
+        scores.values.setdefault(arm, {})[seed] = {k: m[k] for k in METRICS}
+        scores.runs[name] = {"kid_std": m["kid_std"], "class_counts": m["class_counts"]}
+        scores.noise[name] = {**checkpoint["noise"], "eval": noise.record()}
+        fids = redraw_primary(generator, classifier, reference, arm, seed, n, batch, device, cfg.primary,
+                              params.convert.bits, params.convert.method)
+        if fids is not None:
+            scores.redraws.setdefault(arm, {})[seed] = scores.runs[name]["redraws"] = fids
+    scores.reference = {**{k: v for k, v in score(real_feats, real_probs).items() if k in METRICS},
+                        "n_real": int(len(real.labels))}
+    return scores
