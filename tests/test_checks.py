@@ -42,6 +42,16 @@ def test_layers_hold_here_and_an_upward_import_breaks_them(tmp_path):
     assert "BROKEN" in broken.stdout and "qgan.core.errors -> qgan.gan.models" in broken.stdout, broken.stdout
 
 
+def test_a_domain_package_importing_the_pipeline_breaks_the_layers(tmp_path):
+    """scoring, decision and replay compute; only qgan.pipeline (and the CLI) may wire stages."""
+    copy = _copy(tmp_path)
+    metrics = copy / "qgan" / "scoring" / "metrics.py"
+    metrics.write_text(metrics.read_text() + "\nfrom qgan.pipeline import paths  # noqa: E402,F401  (upward)\n")
+    broken = _lint_imports(copy)
+    assert broken.returncode != 0
+    assert "qgan.scoring.metrics -> qgan.pipeline.paths" in broken.stdout, broken.stdout
+
+
 def test_ruff_passes_here_and_fails_on_unsorted_imports(tmp_path):
     here = subprocess.run([str(BIN / "ruff"), "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)

@@ -67,3 +67,33 @@ def test_params_sections_match_stage_names():
     sections = {k for k, v in yaml.safe_load((ROOT / "params.yaml").read_text()).items() if isinstance(v, dict)}
     assert sections == stages - CONFIGLESS
     assert all((ROOT / "stages" / f"{s}.py").exists() for s in stages)
+
+
+def _listed_modules(stage: dict) -> set[str]:
+    return {d for d in stage["deps"] if d.startswith("qgan/")}
+
+
+def imports_torch(path: Path) -> bool:
+    """Whether a file imports torch anywhere (top level or inside a function)."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "torch" for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "torch":
+            return True
+    return False
+
+
+def test_only_the_harvest_depends_on_the_http_client():
+    """params checks names against light registries, so an HTTP-client edit re-runs the harvest alone."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    holding = {name for name, stage in stages.items() if "qgan/entropy/http_client.py" in _listed_modules(stage)}
+    assert holding == {"harvest"}
+
+
+def test_the_report_stage_lists_no_module_that_imports_torch():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    torch_modules = {m for name in ("report", "evaluate") for m in _listed_modules(stages[name])
+                     if imports_torch(ROOT / m)}
+    assert "qgan/scoring/classifier.py" in torch_modules  # the check sees torch where it is (evaluate's deps)
+    assert not torch_modules & _listed_modules(stages["report"]), sorted(torch_modules & _listed_modules(
+        stages["report"]))

@@ -11,14 +11,15 @@ every stage, replay and test process, before torch is imported::
     ATEN_CPU_CAPABILITY=avx2   ONEDNN_MAX_CPU_ISA=AVX2   MKL_CBWR=AVX2,STRICT
 
 the highest level every x86-64 machine with AVX2 supports, so AVX2 and AVX-512 machines run
-the same kernels (a CPU without AVX2 cannot: :func:`check_pinned` stops with one line). The
-thread count is fixed per run (``train.threads``) and recorded. numpy needs no pin here: its
+the same kernels (a CPU without AVX2 cannot: :func:`qgan.core.runtime.check_pinned` stops with
+one line). The thread count is fixed per run (``train.threads``) and recorded. numpy needs no pin here: its
 float32 log/sin/cos gave the same bits with AVX-512 dispatch disabled (AVX2) as enabled.
 
 ``QGAN_CPU_NUMERICS=native`` leaves the kernels to the CPU (faster on AVX-512, not comparable
-across machines); every run records which mode and levels it used (:func:`numerics_record`).
-This module never imports torch itself, so stages can call :func:`pin_cpu_numerics` first (ATen
-reads its setting at the first CPU kernel, oneDNN and MKL at their first call).
+across machines); every run records which mode and levels it used
+(:func:`qgan.core.runtime.numerics_record`). This module never imports torch, so stages can call
+:func:`pin_cpu_numerics` first (ATen reads its setting at the first CPU kernel, oneDNN and MKL at
+their first call).
 """
 from __future__ import annotations
 
@@ -48,30 +49,6 @@ def pin_cpu_numerics(environ: MutableMapping[str, str] = os.environ) -> dict[str
         return {}
     environ.update(PINNED)
     return dict(PINNED)
-
-
-def numerics_record() -> dict[str, str]:
-    """The numerics this process runs with (torch must be imported): mode, ATen's capability,
-    and the oneDNN and MKL settings, for metrics files, MLflow and replay records."""
-    import torch
-
-    return {"numerics": numerics_mode(), "aten_cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "native"),
-            "mkl_cbwr": os.environ.get("MKL_CBWR", "native")}
-
-
-def check_pinned() -> dict[str, str]:
-    """The record, after checking that the pin took effect: a pinned process whose ATen kernels
-    are not AVX2 (torch imported before the pin, or a CPU without AVX2) stops with one line."""
-    record = numerics_record()
-    if record["numerics"] == "pinned" and record["aten_cpu_capability"] != PINNED_CAPABILITY:
-        why = ("ATEN_CPU_CAPABILITY was changed after the pin"
-               if os.environ.get("ATEN_CPU_CAPABILITY") != PINNED["ATEN_CPU_CAPABILITY"]
-               else "torch ran a CPU kernel before the pin, or this CPU has no AVX2")
-        raise QganError(f"CPU numerics: ATen runs {record['aten_cpu_capability']} kernels, not the pinned "
-                        f"{PINNED_CAPABILITY} ({why}); results would not match other machines. Set "
-                        f"{SWITCH}=native to run anyway (recorded as native)")
-    return record
 
 
 def differs_from(want: dict[str, str | None], environ: MutableMapping[str, str] = os.environ) -> bool:

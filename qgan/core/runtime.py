@@ -1,11 +1,35 @@
-"""Device choice and the determinism settings that make a run bit-reproducible."""
+"""Device choice, the determinism settings that make a run bit-reproducible, and the record of the
+CPU numerics this process runs with (the pin itself is set before torch loads: :mod:`qgan.core.numerics`)."""
 from __future__ import annotations
 
 import os
 
 import torch
 
-from qgan.core.numerics import check_pinned
+from qgan.core.errors import QganError
+from qgan.core.numerics import PINNED, PINNED_CAPABILITY, SWITCH, numerics_mode
+
+
+def numerics_record() -> dict[str, str]:
+    """The numerics this process runs with (torch must be imported): mode, ATen's capability,
+    and the oneDNN and MKL settings, for metrics files, MLflow and replay records."""
+    return {"numerics": numerics_mode(), "aten_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "native"),
+            "mkl_cbwr": os.environ.get("MKL_CBWR", "native")}
+
+
+def check_pinned() -> dict[str, str]:
+    """The record, after checking that the pin took effect: a pinned process whose ATen kernels
+    are not AVX2 (torch imported before the pin, or a CPU without AVX2) stops with one line."""
+    record = numerics_record()
+    if record["numerics"] == "pinned" and record["aten_cpu_capability"] != PINNED_CAPABILITY:
+        why = ("ATEN_CPU_CAPABILITY was changed after the pin"
+               if os.environ.get("ATEN_CPU_CAPABILITY") != PINNED["ATEN_CPU_CAPABILITY"]
+               else "torch ran a CPU kernel before the pin, or this CPU has no AVX2")
+        raise QganError(f"CPU numerics: ATen runs {record['aten_cpu_capability']} kernels, not the pinned "
+                        f"{PINNED_CAPABILITY} ({why}); results would not match other machines. Set "
+                        f"{SWITCH}=native to run anyway (recorded as native)")
+    return record
 
 
 def select_device(name: str) -> torch.device:
@@ -13,7 +37,6 @@ def select_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        from qgan.core.errors import QganError
         raise QganError("train.device: 'cuda' is not allowed here (no CUDA device; use auto or cpu)")
     return torch.device(name)
 

@@ -221,7 +221,7 @@ class HttpFetcher:
             raise SourceFailed(f"{self.fmt.name}: HTTP {r.status_code}: the service refused the token "
                                f"(set {' or '.join(self.fmt.token_vars)})")
         if r.status_code == 429:
-            raise Retry("HTTP 429 (quota or rate limit)", wait=_retry_after(r.headers.get("Retry-After")))
+            raise Retry("HTTP 429 (quota or rate limit)", wait=retry_after_seconds(r.headers.get("Retry-After")))
         if 400 <= r.status_code < 500 and r.status_code != 408:
             raise SourceFailed(f"{self.fmt.name}: HTTP {r.status_code}: the service rejected a request for {n} "
                                "bytes (is harvest.request_bytes above its cap?)")
@@ -289,7 +289,7 @@ class HttpFetcher:
         return b"".join(good)
 
 
-def _retry_after(value: str | None, now: float | None = None) -> float | None:
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header: delay-seconds (``"120"``) or an HTTP date
     (``"Wed, 21 Oct 2026 07:28:00 GMT"``, RFC 9110 section 10.2.3), counted from ``now`` (epoch
     seconds, default the clock); None if absent or neither form. A date in the past is 0."""

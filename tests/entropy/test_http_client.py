@@ -1,8 +1,10 @@
 """The QRNG clients against the loopback emulator (a real HTTP server on 127.0.0.1): wire
 formats, and a fault matrix in which no bad byte is appended, no good byte lost, none doubled."""
 import base64
+import datetime
 import hashlib
 import json
+import os
 
 import pytest
 import requests
@@ -11,7 +13,7 @@ from qgan.core.errors import QganError
 from qgan.entropy.emulator import MALFORMED, THROTTLE_MESSAGE, Emulator, EmulatorConfig
 from qgan.entropy.harvest import harvest_to_pool
 from qgan.entropy.health import HealthMonitor
-from qgan.entropy.http_client import WIRE_FORMATS, public_url
+from qgan.entropy.http_client import WIRE_FORMATS, HttpFetcher, Politeness, public_url, retry_after_seconds
 from qgan.entropy.sources import make_source
 from qgan.params import HarvestConfig
 
@@ -68,7 +70,7 @@ def test_wire_format_served_by_the_emulator(api):
                                                                "x-api-key": TOKEN}, timeout=5).status_code == 400
 
 
-def test_rate_limit_answers_429_with_retry_after():
+def test_rate_limit_answers_429_withretry_after_seconds():
     with Emulator(EmulatorConfig(api="eaas", rate_limit=0.5)) as emu:
         headers = {"Authorization": f"Bearer {TOKEN}"}
         assert requests.get(emu.url, params={"size": 8}, headers=headers, timeout=5).status_code == 200
@@ -123,7 +125,69 @@ def test_rate_limit_is_honoured_and_completes(tmp_path):
     assert manifest["total_bytes"] == 1536
 
 
-def test_retry_after_beyond_max_wait_stops(tmp_path):
+def testretry_after_seconds_reads_delay_seconds_and_http_dates():
+    """RFC 9110 allows ``Retry-After: 120`` and ``Retry-After: <HTTP-date>``; both become seconds to wait."""
+    from email.utils import format_datetime
+
+    now = 1_790_000_000.0  # a fixed clock, in epoch seconds
+    date = format_datetime(datetime.datetime.fromtimestamp(now + 90, datetime.timezone.utc), usegmt=True)
+    assert date.endswith(" GMT") and retry_after_seconds(date, now) == pytest.approx(90.0)
+    assert retry_after_seconds("120", now) == 120.0 and retry_after_seconds(" 7 ", now) == 7.0
+    past = format_datetime(datetime.datetime.fromtimestamp(now - 600, datetime.timezone.utc), usegmt=True)
+    assert retry_after_seconds(past, now) == 0.0 and retry_after_seconds("-3", now) == 0.0  # never a negative wait
+    assert retry_after_seconds("Sunday, 06-Nov-94 08:49:37 GMT", 784111777.0) == 0.0  # RFC 850, obsolete but allowed
+    assert retry_after_seconds("Sun Nov  6 08:49:37 1994", 784111777.0 - 30) == pytest.approx(30.0)  # asctime, no zone
+    for junk in (None, "", "soon", "Wed, 99 Foo 2026 25:61:00 GMT"):
+        assert retry_after_seconds(junk, now) is None
+
+
+def test_a_429_with_an_http_date_waits_that_long(tmp_path):
+    """A service that throttles with ``Retry-After: <HTTP-date>`` 2 s ahead is waited for (not retried
+    at once on the backoff) and the harvest completes."""
+    import time as clock
+    from email.utils import format_datetime
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    times = []
+
+    class Throttling(BaseHTTPRequestHandler):
+        def do_GET(self):
+            times.append(clock.monotonic())
+            if len(times) == 1:
+                when = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=2)
+                self.send_response(429)
+                self.send_header("Retry-After", format_datetime(when, usegmt=True))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = json.dumps({"random_number": base64.b64encode(os.urandom(512)).decode()}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Throttling)
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        fetcher = HttpFetcher(WIRE_FORMATS["eaas"], f"http://127.0.0.1:{server.server_port}/", "t", 512,
+                              Politeness(concurrency=1, timeout=5.0, retries=2, backoff=0.0, max_wait=10.0),
+                              lambda data: True)
+        try:
+            assert len(fetcher.fetch(512)) == 512
+        finally:
+            fetcher.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(times) == 2 and times[1] - times[0] >= 1.0  # waited for the date (whole seconds), not backoff 0
+
+
+def testretry_after_seconds_beyond_max_wait_stops(tmp_path):
     with Emulator(EmulatorConfig(api="anu", rate_limit=0.01)) as emu:
         with pytest.raises(QganError, match=r"asks to wait \d+ s, more than harvest.max_wait \(5 s\)"):
             harvest(tmp_path, emu, 2048, max_wait=5, concurrency=1)
