@@ -130,6 +130,19 @@ def test_compare_prints_one_verdict_per_arm_and_json_codes(tmp_path):
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "baseline arm 'torch' has no values" in bad.stderr
 
 
+def test_compare_options_are_checked_as_params_are(tmp_path):
+    """Options overriding evaluate.* go through the same checks as params.yaml: one line naming the key."""
+    values = _values_csv(tmp_path / "v.csv", {"prng": 0.0, "entropy": 0.0}, 6)
+    for option, value, key in (("--margin", "-1", "evaluate.margin: -1.0"), ("--alpha", "0.7", "evaluate.alpha: 0.7"),
+                               ("--primary", "accuracy", "evaluate.primary: 'accuracy'")):
+        bad = _qgan("compare", str(values), option, value)
+        assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
+        assert f"qgan compare options: {key} is not allowed" in bad.stderr, bad.stderr
+    ok = _qgan("compare", str(values), "--primary", "fid", "--alpha", "0.1", "--json")
+    assert json.loads(ok.stdout)["design"] == {"primary": "fid", "margin": 8.0, "alpha": 0.1, "inference": "anytime",
+                                               "baseline": "prng"}
+
+
 def test_plan_prints_seeds_runs_and_hours_from_a_pilot(tmp_path):
     pilot = _values_csv(tmp_path / "pilot.csv", {"prng": 0.0, "entropy": 0.0}, 6, sd=8.0)
     out = _qgan("plan", "--pilot", str(pilot), "--seconds-per-run", "50", "--arms", "6")

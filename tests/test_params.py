@@ -87,3 +87,21 @@ def test_registries_are_what_params_accepts(raw_params):
     for source in SOURCE_NAMES:
         extra = {"quantum": False, "label": "x"} if source in ("device", "file") else {}
         assert dict_to_params(merged(raw_params, {"harvest": {"source": source, **extra}})).harvest.source == source
+
+
+def test_a_ladder_rung_out_of_range_is_named_from_the_ladders_own_data(raw_params):
+    """params quotes the ladder's RungError.allowed (no sentence parsed back), and the rank check
+    has one home (Rung.check_fits) for params and for building the stream."""
+    from qgan.noise.ladder import RungError, parse_rung
+
+    with pytest.raises(ConfigError) as info:
+        dict_to_params(merged(raw_params, {"train": {"arms": ["prng", "bits-40"]}}))
+    assert str(info.value) == "params.yaml: train.arms: 'bits-40' is not allowed (arms: n must be in 1..23)"
+    with pytest.raises(ConfigError) as info:
+        dict_to_params(merged(raw_params, {"latent_dim": 16, "train": {"arms": ["prng", "rank-17"]}}))
+    assert str(info.value) == "params.yaml: train.arms: 'rank-17' is not allowed (rank at most latent_dim 16)"
+    assert dict_to_params(merged(raw_params, {"latent_dim": 16, "train": {"arms": ["rank-16"]}})).train.arms == (
+        "rank-16",)
+    with pytest.raises(RungError) as rung:
+        parse_rung("rank-17").aux_size(16)
+    assert rung.value.allowed == "rank at most latent_dim 16" and rung.value.name == "rank-17"

@@ -150,6 +150,20 @@ def test_repro_outputs_then_clean_status_and_nothing_to_rerun(repo):
     assert parent.info.run_name == f"workspace@{head[:7]}"
 
 
+def test_an_http_client_edit_changes_only_the_harvest_stage(repo):
+    """The light registries keep the HTTP client out of every stage but harvest: editing it leaves
+    data, classifier, every slice and train stage and evaluate clean; a noise-layer edit does not."""
+    with restored(repo):
+        client = repo / "qgan/entropy/http_client.py"
+        client.write_text(client.read_text() + "\n# an edit to the HTTP client\n")
+        changed = set(json.loads(sh(repo, "dvc", "status", "--json").stdout))
+        assert changed == {"harvest"}, changed
+        streams = repo / "qgan/noise/streams.py"
+        streams.write_text(streams.read_text() + "\n# an edit to the noise streams\n")
+        changed = set(json.loads(sh(repo, "dvc", "status", "--json").stdout))
+        assert {"train@entropy-0-1", "train@prng-0-1", "evaluate"} <= changed and "report" not in changed, changed
+
+
 def test_replay_fetches_the_pool_from_dvc_and_is_bit_identical(repo):
     _, _, runs = runs_with(repo, f"{BASE} and tags.arm = 'entropy' and tags.seed = '1'")
     pool = repo / "data/entropy/pool.bin"

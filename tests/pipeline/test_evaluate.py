@@ -147,3 +147,26 @@ def test_evaluation_writes_metrics_report_and_logs_to_parent_and_children(worksp
     assert newer[0].data.params["evaluate.kid_subsets"] == "5"
     train_in(workspace, tiny_params, "entropy", 0)
     assert run_of(workspace, "entropy-0").data.tags[tracking.TAG_PARENT] not in {r.info.run_id for r in newer}
+
+
+def test_a_checkpoint_trained_on_other_noise_than_train_seeds_gives_is_refused(tiny_params):
+    """Reordering train.seeds moves an entropy run's pool slot without re-running its train stage
+    (which does not depend on train.seeds): evaluate names the stage to re-run instead of scoring."""
+    from qgan.core.errors import QganError
+    from qgan.noise.layout import budget_report
+    from qgan.noise.streams import make_noise, noise_context
+    from qgan.pipeline.evaluate import check_training_noise
+
+    pool_bytes = budget_report(tiny_params.noise_plan, 256, 0)["bytes_needed"]
+    normals = np.zeros(pool_bytes // 3, dtype=np.float32)  # 24-bit uniforms: 3 bytes per normal
+
+    def trained_on(params, seed):
+        ctx = noise_context(params.noise_plan, 256, seed, pool_bytes, normals, reading=True)
+        return {"noise": {"train": make_noise("entropy", "train", ctx).info}}
+
+    checkpoints = {("entropy", s): trained_on(tiny_params, s) for s in (0, 1)}
+    check_training_noise(checkpoints, tiny_params, 256, pool_bytes, normals)  # as trained: accepted
+    reordered = replace(tiny_params, train=replace(tiny_params.train, seeds=(1, 0)))
+    with pytest.raises(QganError) as info:
+        check_training_noise(checkpoints, reordered, 256, pool_bytes, normals)
+    assert "entropy-0: trained on noise" in str(info.value) and "`dvc repro -f train@entropy-0`" in str(info.value)
