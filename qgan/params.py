@@ -205,7 +205,8 @@ class EvaluateConfig(Section):
     margin: float = key(8.0, Number(0.0, 1e9), "equivalence margin in the primary metric's units (README: why 8)")
     alpha: float = key(0.05, Number(0.0, 0.5), "level of the primary verdict; family-wise for the secondary")
     inference: str = key("anytime", OneOf(INFERENCES),
-                         "anytime: valid however often seeds are added; fixed: seed count set in advance")
+                         "anytime: valid however often seeds are added, any distribution (median); anytime_gaussian: "
+                         "the same for the mean of Gaussian differences; fixed: seed count set in advance (t)")
 
 
 SECTIONS: dict[str, type[Section]] = {c.NAME: c for c in (DataConfig, HarvestConfig, ConvertConfig,

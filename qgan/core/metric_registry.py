@@ -7,7 +7,9 @@ use, without params (which every stage loads) importing the statistics.
 """
 from __future__ import annotations
 
-INFERENCES = ("anytime", "fixed")  # how a verdict's interval is built: confidence sequence, or Student t (fixed n)
+# How a verdict's interval is built (qgan.core.stats.interval): anytime-valid and distribution-free for the
+# median difference; anytime-valid for the mean of Gaussian differences; Student t for the mean at a fixed n.
+INFERENCES = ("anytime", "anytime_gaussian", "fixed")
 FID = "fid"
 # metric -> (label, lower is better): every metric of every run, compared arm against the baseline
 METRICS = {

@@ -26,20 +26,22 @@ def save_verdict_plot(verdicts: dict, path: Path) -> None:
     colours = {"better": "C0", "worse": "C3", "equivalent": "C2", "inconclusive": "0.4"}
     for i, c in enumerate(comps):
         p = c["primary"]
-        if p["mean"] is None:
+        if p["estimate"] is None:
             continue
         low, high = p["interval"]  # null: unbounded (too few seeds), drawn to the plot's edge
         low = -1.1 * span if low is None else max(-1.1 * span, low)
         high = 1.1 * span if high is None else min(1.1 * span, high)
         ax.plot([low, high], [i, i], color=colours[p["verdict"]], linewidth=2.5)
-        ax.plot(p["mean"], i, "o", color=colours[p["verdict"]])
+        ax.plot(p["estimate"], i, "o", color=colours[p["verdict"]])
         ax.annotate(f"{p['verdict']} (n={p['n_seeds']})", (1.12 * span, i), va="center", fontsize=8,
                     annotation_clip=False)
     ax.set_yticks(range(len(comps)), [f"{c['arm']} − {c['baseline']}" for c in comps])
     ax.set_xlim(-1.15 * span, 1.15 * span)
     ax.invert_yaxis()
     label, lower = METRICS[design["primary"]]
-    kind = "anytime-valid confidence sequence" if design["inference"] == "anytime" else "fixed-n t interval"
+    kind = {"anytime": "anytime-valid, distribution-free confidence sequence for the median",
+            "anytime_gaussian": "anytime-valid Gaussian confidence sequence for the mean",
+            "fixed": "fixed-n t interval for the mean"}[design["inference"]]
     ax.set_xlabel(f"difference in {label} ({'lower' if lower else 'higher'} is better); "
                   f"{100 * (1 - design['alpha']):.0f}% {kind}")
     ax.legend(loc="lower left", fontsize=8)

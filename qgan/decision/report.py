@@ -25,7 +25,7 @@ def secondary_table(result: dict) -> list[str]:
             cells.append(table_num(s["mean"]) + (f" ± {table_num(s['sd'])}" if s["sd"] is not None else ""))
         for c in comps.values():
             m = c["primary"] if metric == verdicts["design"]["primary"] else c["secondary"].get(metric)
-            cells += [interval_text(m), f"**{m['verdict']}**"] if m and m["mean"] is not None else ["-", "-"]
+            cells += [interval_text(m), f"**{m['verdict']}**"] if m and m["estimate"] is not None else ["-", "-"]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 

@@ -5,8 +5,10 @@ of ``arm,seed,metric,value`` rows for ``qgan compare``), and a :class:`Design`. 
 paired differences ``d_s = arm_s - baseline_s`` over the seeds both have give:
 
 - **primary** (``design.primary``, margin ``design.margin`` in the metric's units, level alpha):
-  the interval of :func:`qgan.core.stats.interval` (a confidence sequence for ``anytime``
-  inference, a Student-t interval for ``fixed``) decides alone. Excludes 0: ``better`` or
+  the interval of :func:`qgan.core.stats.interval` decides alone: for ``anytime`` inference a
+  distribution-free confidence sequence for the median difference, for ``anytime_gaussian`` one
+  for the mean of Gaussian differences, for ``fixed`` a Student-t interval for the mean. Each
+  comparison names its ``estimand`` and gives its ``estimate`` (median or mean). Excludes 0: ``better`` or
   ``worse`` from the arm's point of view (the metric's direction); else inside ``(-delta,
   delta)``: ``equivalent``; else ``inconclusive``. For ``fixed`` the equivalence interval is the
   ``1 - 2 alpha`` one (TOST). One interval, one verdict.
@@ -88,10 +90,11 @@ def paired_differences(values: dict, arm: str, baseline: str, metric: str) -> tu
     return seeds, np.array([values[arm][s][metric] - values[baseline][s][metric] for s in seeds], np.float64)
 
 
-def _describe(seeds: list[int], d: np.ndarray, alpha: float) -> dict:
+def _describe(seeds: list[int], d: np.ndarray, alpha: float, inference: str) -> dict:
     n = len(d)
     out = {"n_seeds": n, "seeds": seeds, "differences": d.tolist(), "mean": float(d.mean()) if n else None,
-           "sd": float(d.std(ddof=1)) if n > 1 else None}
+           "median": float(np.median(d)) if n else None, "sd": float(d.std(ddof=1)) if n > 1 else None,
+           "estimand": stats.ESTIMANDS[inference], "estimate": stats.estimate(d, inference) if n else None}
     if n > 1:
         out.update(t_interval=list(stats.t_interval(d, alpha)), t_pvalue=stats.t_pvalue(d),
                    wilcoxon_pvalue=stats.wilcoxon_pvalue(d, alpha), bca_interval=stats.bca_interval(d, alpha))
@@ -114,7 +117,8 @@ def compare_arm(values: dict, arm: str, design: Design) -> dict:
     """The primary and secondary comparisons of ``arm`` against ``design.baseline``."""
     seeds, d = paired_differences(values, arm, design.baseline, design.primary)
     verdict, (low, high) = primary_verdict(d, design)
-    primary = {"metric": design.primary, **_describe(seeds, d, design.alpha), "interval": _bounds(low, high),
+    primary = {"metric": design.primary, **_describe(seeds, d, design.alpha, design.inference),
+               "interval": _bounds(low, high),
                "inference": design.inference, "alpha": design.alpha, "margin": design.margin, "verdict": verdict,
                "within_margin": bool(-design.margin < low and high < design.margin),
                "tost_pvalue": stats.tost_pvalue(d, design.margin) if len(d) > 1 else None,
@@ -125,7 +129,8 @@ def compare_arm(values: dict, arm: str, design: Design) -> dict:
     for metric in others:
         s, dm = paired_differences(values, arm, design.baseline, metric)
         low, high = stats.interval(dm, level, design.inference) if len(dm) > 1 else (-math.inf, math.inf)
-        secondary[metric] = {**_describe(s, dm, design.alpha), "interval": _bounds(low, high), "alpha": level,
+        secondary[metric] = {**_describe(s, dm, design.alpha, design.inference), "interval": _bounds(low, high),
+                             "alpha": level,
                              "verdict": interval_to_verdict(low, high, None, METRICS[metric][1])}
     adjusted = stats.holm({m: c.get("t_pvalue", math.nan) for m, c in secondary.items()}, design.alpha)
     for metric, (p, _) in adjusted.items():

@@ -17,7 +17,7 @@ from qgan.noise.ladder import parse_rung
 
 def interval_text(c: dict) -> str:
     low, high = c["interval"]  # null ends: unbounded
-    return f"{num(c['mean'])} [{num(-math.inf if low is None else low)}, {num(math.inf if high is None else high)}]"
+    return f"{num(c['estimate'])} [{num(-math.inf if low is None else low)}, {num(math.inf if high is None else high)}]"
 
 
 def need_text(n: int | None) -> str:
@@ -41,8 +41,12 @@ def reach_text(p: dict) -> str:
 def inference_text(design: dict) -> str:
     level = f"{100 * (1 - design['alpha']):.0f}%"
     if design["inference"] == "anytime":
-        return (f"anytime-valid {level} confidence sequence (valid however often seeds were added and looked at)")
-    return f"fixed-n {level} Student-t interval (valid only if the seed count was fixed in advance)"
+        return (f"anytime-valid {level} confidence sequence for the median paired difference, free of any assumption "
+                "on the differences' distribution (valid however often seeds were added and looked at)")
+    if design["inference"] == "anytime_gaussian":
+        return (f"anytime-valid {level} confidence sequence for the mean paired difference, assuming Gaussian "
+                "differences (valid however often seeds were added and looked at)")
+    return f"fixed-n {level} Student-t interval for the mean (valid only if the seed count was fixed in advance)"
 
 
 def primary_lines(verdicts: dict) -> list[str]:
@@ -50,8 +54,8 @@ def primary_lines(verdicts: dict) -> list[str]:
     design = verdicts["design"]
     label, lower = METRICS[design["primary"]]
     lines = [f"Primary endpoint: **{label}** ({'lower' if lower else 'higher'} is better), margin "
-             f"δ = ±{num(design['margin'])}, {inference_text(design)}. Differences are arm − {design['baseline']}.",
-             ""]
+             f"δ = ±{num(design['margin'])}, {inference_text(design)}. Differences are arm − {design['baseline']}, "
+             "seed by seed; each is shown as its estimate [interval].", ""]
     for name, c in verdicts["comparisons"].items():
         if is_rung(c["arm"]) or c["arm"] == NEGATIVE_CONTROL:
             continue
@@ -105,7 +109,8 @@ def limits_lines(verdicts: dict) -> list[str]:
     if p["mde"] is None:
         fixed = minimum_detectable_effect(p["n_seeds"], p["sd"], p["alpha"], "fixed")
         return [f"With {p['n_seeds']} paired seeds the anytime-valid interval cannot bound the difference yet (it "
-                f"needs at least {cs_min_seeds(p['alpha'])} seeds at alpha {p['alpha']:g}), so every verdict is "
+                f"needs at least {cs_min_seeds(p['alpha'], p['inference'])} seeds at alpha {p['alpha']:g}), so every "
+                "verdict is "
                 f"inconclusive whatever the data: this many seeds can show nothing. (A study that fixed n = "
                 f"{p['n_seeds']} in advance, `evaluate.inference: fixed`, would detect only a difference of about "
                 f"{num(fixed)} at the observed sd.) To detect δ = {num(p['margin'])}: about "

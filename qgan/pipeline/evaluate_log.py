@@ -39,7 +39,7 @@ def log_evaluation(result: dict, checkpoints: dict[tuple[str, int], dict], param
         for pair, c in result["verdicts"]["comparisons"].items():
             p = c["primary"]
             rows += [(f"{pair}/primary_{k}", x, 0) for k, x in (
-                ("diff", p["mean"]), ("low", p["interval"][0]), ("high", p["interval"][1]), ("mde", p["mde"]))
+                ("diff", p["estimate"]), ("low", p["interval"][0]), ("high", p["interval"][1]), ("mde", p["mde"]))
                 if x is not None]
             tags[f"verdict.{pair}"] = p["verdict"]
         tags[DESCRIPTION_TAG] = verdicts_to_markdown(result)

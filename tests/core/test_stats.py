@@ -97,3 +97,56 @@ def test_tost_rejects_inside_the_margin_only():
 def test_sd_interval_brackets_the_sd():
     low, high = stats.sd_interval(2.0, 10)
     assert low < 2.0 < high and high / low > 2  # 10 seeds know their sd only to a factor of ~2.5
+
+
+def direct_e_value(n: int, k: int) -> float:
+    """The sign sequence's mixture e-value by numerical integration: int_{1/2}^1 (2q)^k (2(1-q))^(n-k) 2 dq."""
+    from scipy.integrate import quad
+    return quad(lambda q: (2 * q) ** k * (2 * (1 - q)) ** (n - k) * 2, 0.5, 1.0, epsabs=0, epsrel=1e-10)[0]
+
+
+@pytest.mark.parametrize("n", [8, 15, 40, 120])
+def test_sign_bound_is_the_last_count_below_two_over_alpha(n):
+    k = int(stats.sign_bound(n, 0.05)[0])
+    assert direct_e_value(n, k) < 40 <= direct_e_value(n, k + 1)
+    assert direct_e_value(n, n) == pytest.approx((2 ** (n + 1) - 1) / (n + 1), rel=1e-9)
+
+
+def test_the_sign_sequence_is_bounded_from_8_seeds_and_is_the_order_statistics():
+    assert [int(k) < n for n, k in zip(range(5, 10), stats.sign_bound(np.arange(5, 10), 0.05))] == \
+        [False, False, False, True, True]
+    assert stats.median_cs(np.arange(7.0), 0.05) == (-math.inf, math.inf)
+    d = np.random.default_rng(3).normal(0, 1, 31)
+    k = int(stats.sign_bound(31, 0.05)[0])
+    s = np.sort(d)
+    assert stats.median_cs(d, 0.05) == (s[31 - k - 1], s[k])
+    inside = [m for m in np.linspace(-3, 3, 601)
+              if direct_e_value(31, int((d < m).sum())) < 40 and direct_e_value(31, int((d > m).sum())) < 40]
+    assert s[31 - k - 1] <= min(inside) and max(inside) <= s[k]  # the order statistics bound exactly the accepted set
+
+
+@pytest.mark.parametrize("case", ["gaussian", "cauchy", "lognormal", "ties"])
+def test_the_sign_sequence_covers_the_median_at_every_n_at_once_for_any_distribution(case):
+    """Time-uniform coverage of the median over n <= 200 in 4,000 studies, including a Cauchy (no
+    mean at all), a skewed lognormal and a distribution with many ties at its median."""
+    rng = np.random.default_rng(11)
+    z = {"gaussian": lambda: rng.normal(2.0, 3.0, (4000, 200)),
+         "cauchy": lambda: 2.0 + rng.standard_cauchy((4000, 200)),
+         "lognormal": lambda: 1.0 + rng.lognormal(0.0, 1.5, (4000, 200)),  # median exp(0) + 1 = 2
+         "ties": lambda: np.round(rng.normal(2.0, 1.0, (4000, 200)))}[case]()  # P(x = 2) = 0.38
+    n = np.arange(1, 201)
+    k = stats.sign_bound(n, 0.05)
+    below, above = np.cumsum(z < 2.0, 1), np.cumsum(z > 2.0, 1)
+    miss = ((below > k) | (above > k)).any(1).mean()  # 2 leaves [d_(n-K), d_(K+1)] at some n
+    assert miss <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / 4000)
+
+
+def test_every_inference_has_an_estimand_and_an_interval():
+    from qgan.core.metric_registry import INFERENCES
+
+    d = np.random.default_rng(2).normal(1.0, 1.0, 30)
+    assert set(stats.ESTIMANDS) == set(INFERENCES)
+    for inference in INFERENCES:
+        low, high = stats.interval(d, 0.05, inference)
+        assert low < stats.estimate(d, inference) < high
+    assert stats.estimate(np.array([0.0, 1.0, 10.0]), "anytime") == 1.0

@@ -38,7 +38,7 @@ def test_secondary_table_has_floor_arms_and_verdicts():
     lines = secondary_table(result)
     assert len(lines) == 2 + len(METRICS) and "entropy − prng [interval]" in lines[0]
     fid = next(line for line in lines if line.startswith("| FID-LeNet ↓"))
-    assert "| 1.000 | 2.000 ± 0.000 | 2.500 ± 0.707 | 0.07 [" in fid and "**equivalent**" in fid
+    assert "| 1.000 | 2.000 ± 0.000 | 2.500 ± 0.707 | 0.10 [-0.10, 0.20] |" in fid and "**equivalent**" in fid
 
 
 def test_a_called_aa_control_says_the_design_is_miscalibrated():

@@ -42,22 +42,25 @@ def studies(true: float, design: Design, seed: int, **kw) -> tuple[dict[str, flo
         float(np.mean([n for _, n in runs]))
 
 
-def test_adding_seeds_until_the_verdict_changes_keeps_false_differences_under_alpha():
-    design = Design(margin=8.0, alpha=ALPHA, inference="anytime")
+@pytest.mark.parametrize("inference", ["anytime", "anytime_gaussian"])
+def test_adding_seeds_until_the_verdict_changes_keeps_false_differences_under_alpha(inference):
+    design = Design(margin=8.0, alpha=ALPHA, inference=inference)
     rates, seeds_used = studies(0.0, design, seed=1)
     false_difference = rates["better"] + rates["worse"]
     naive, _ = studies(0.0, Design(margin=8.0, alpha=ALPHA, inference="fixed"), seed=1, on_difference_only=True)
     naive_false = naive["better"] + naive["worse"]
-    print(f"A/A, {STUDIES} studies: anytime false better/worse {false_difference:.4f}, equivalent "
+    print(f"A/A, {STUDIES} studies: {inference} false better/worse {false_difference:.4f}, equivalent "
           f"{rates['equivalent']:.3f} (mean seeds {seeds_used:.1f}); repeated fixed-n t-test {naive_false:.4f}")
     assert false_difference <= ALPHA
     assert naive_false > ALPHA + SLACK  # the same user with a t-test at every look: inflated
 
 
-def test_a_true_difference_of_one_sd_is_found_and_a_difference_of_delta_is_never_called_equivalent():
-    design = Design(margin=8.0, alpha=ALPHA, inference="anytime")
+@pytest.mark.parametrize("inference", ["anytime", "anytime_gaussian"])
+def test_a_true_difference_of_one_sd_is_found_and_a_difference_of_delta_is_never_called_equivalent(inference):
+    design = Design(margin=8.0, alpha=ALPHA, inference=inference)
     rates, seeds_used = studies(SD_PAIRED, design, seed=2)   # arm worse by one sd of the paired differences
-    print(f"true difference 1 sd ({SD_PAIRED:.1f}): power {rates['worse']:.3f}, mean seeds used {seeds_used:.1f}")
+    print(f"{inference}: true difference 1 sd ({SD_PAIRED:.1f}): power {rates['worse']:.3f}, mean seeds used "
+          f"{seeds_used:.1f}")
     assert rates["worse"] >= 0.9 and rates["better"] <= ALPHA
     at_margin, _ = studies(design.margin, design, seed=3)    # true difference exactly delta
     print(f"true difference = delta: false equivalent {at_margin['equivalent']:.4f}")
