@@ -11,61 +11,12 @@ from qgan.core.stage import run_stage
 from qgan.noise.arms import BASELINE_ARM
 
 
-def harvest_estimate(cfg, deficit: int, manifest_path: Path) -> list[tuple[str, str]]:
-    """Rows estimating the requests and time a service needs for ``deficit`` bytes, at its
-    per-request cap, ``harvest.rate_limit`` and the latency measured in past chunks."""
-    from qgan.entropy.archive import read_manifest
-    from qgan.entropy.http_client import WIRE_FORMATS
-
-    if cfg.source not in WIRE_FORMATS or not deficit:
-        return []
-    fmt = WIRE_FORMATS[cfg.source]
-    requests = len(fmt.plan(deficit, cfg.request_bytes or fmt.cap))
-    per_request = min(cfg.request_bytes or fmt.cap, fmt.cap)
-    rows = [("requests for the deficit", f"{requests:,} ({cfg.source}: at most {per_request:,} bytes each, "
-                                         f"{cfg.concurrency} in flight)")]
-    latencies = [c["latency_mean"] for c in read_manifest(manifest_path)["chunks"]
-                 if c["source"] == cfg.source and "latency_mean" in c]
-    seconds = []
-    if latencies:
-        latency = sum(latencies) / len(latencies)
-        seconds.append(requests * latency / cfg.concurrency)
-        rows.append(("measured latency", f"{latency * 1000:.0f} ms per request (mean of {len(latencies)} chunks)"))
-    if cfg.rate_limit:
-        seconds.append(requests / cfg.rate_limit)
-    rows.append(("estimated time", f"{max(seconds) / 60:,.1f} min" if seconds else
-                 "unknown: no latency measured yet and no harvest.rate_limit; quotas may apply"))
-    return rows
-
-
 def cmd_budget(args: argparse.Namespace) -> None:
     """Print how much noise each run draws, and what the pool holds and lacks."""
-    from qgan.gan.data import expected_train_size
-    from qgan.noise.layout import budget_report
     from qgan.params import load_params
+    from qgan.pipeline.budget import budget_rows
 
-    params = load_params(args.params)
-    pool = Path(args.pool)
-    size = pool.stat().st_size if pool.exists() else 0
-    r = budget_report(params.noise_plan, expected_train_size(params.data), size)
-    rows = [
-        ("training images", f"{r['n_train']:,}"),
-        ("normals per run: training", f"{r['train_normals']:,}"),
-        ("normals per run: sample grid", f"{r['grid_normals']:,}"),
-        ("normals per run: evaluation", f"{r['eval_normals']:,}"),
-        ("normals per run: total", f"{r['normals_per_run']:,}"),
-        ("bytes per normal", f"{r['bytes_per_normal']} ({params.convert.bits}-bit uniforms)"),
-        ("bytes per entropy run", f"{r['bytes_per_run']:,}"),
-        ("entropy runs", f"{r['entropy_runs']} (arms {', '.join(params.train.arms)} x seeds "
-                         f"{', '.join(map(str, params.train.seed_list))})"),
-        ("bytes needed", f"{r['bytes_needed']:,}"),
-        ("pool", f"{r['pool_bytes']:,} bytes ({pool})"),
-        ("deficit", f"{r['deficit_bytes']:,} bytes"),
-        *([("with this pool", f"training stops: {r['stops']}" if r["reuse_factor"] is None else
-            f"training reads each normal {r['reuse_factor']:.3g} times (train.on_exhausted: cycle)")]
-          if r["deficit_bytes"] else []),
-        *harvest_estimate(params.harvest, r["deficit_bytes"], pool.with_name("manifest.json")),
-    ]
+    rows = budget_rows(load_params(args.params), Path(args.pool))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")
@@ -192,6 +143,19 @@ def cmd_plan(args: argparse.Namespace) -> None:
                   f"{need_text(hi[goal])})")
 
 
+def cmd_score(args: argparse.Namespace) -> None:
+    """Score a set of images on the project's instrument against the test split."""
+    import json
+
+    from qgan.params import dict_to_params, load_params
+    from qgan.pipeline.score import run_score, score_to_lines
+
+    params = load_params(args.params) if Path(args.params).exists() else dict_to_params({})
+    result = run_score(params, Path(args.images), Path(args.classifier), Path(args.data),
+                       Path(args.classifier_metrics))
+    print(json.dumps(result, indent=2) if args.json else "\n".join(score_to_lines(result)))
+
+
 def runs_table_url(root: Path, port: int) -> str:
     """The experiment's runs table in MLflow's "Model training" view (MLflow 3 opens experiments in
     its GenAI traces view otherwise)."""
@@ -287,6 +251,17 @@ def build_parser() -> argparse.ArgumentParser:
                       help="training seconds per run (default: the median recorded in the MLflow store)")
     design_options(plan)
     plan.set_defaults(func=cmd_plan)
+
+    sc = sub.add_parser("score", help="score images made anywhere (.npy, .npz or a folder of PNGs) with the "
+                                      "versioned extractor against the test split")
+    sc.add_argument("images", help="(N, 28, 28), (N, 1, 28, 28) or (N, 784) as uint8, or floats in [0, 1] or "
+                                   "[-1, 1]; or a folder of 28x28 grayscale PNGs")
+    sc.add_argument("--params", default="params.yaml", help="evaluate.* settings (default: %(default)s)")
+    sc.add_argument("--classifier", default="models/classifier.pt", help="extractor (default: %(default)s)")
+    sc.add_argument("--classifier-metrics", default="metrics/classifier.json", help="its recorded digest")
+    sc.add_argument("--data", default="data/mnist", help="the data stage's folder (default: %(default)s)")
+    sc.add_argument("--json", action="store_true", help="print the scores as JSON")
+    sc.set_defaults(func=cmd_score)
 
     ui = sub.add_parser("ui", help="start the MLflow UI on 127.0.0.1 against the project's store")
     ui.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default: %(default)s)")

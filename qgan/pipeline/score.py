@@ -1,0 +1,100 @@
+"""``qgan score IMAGES``: any set of images on the project's instrument, against the test split.
+
+Reads a ``.npy`` array, a ``.npz`` holding one array, or a folder of 28x28 grayscale PNGs
+(:func:`read_images`), checks it at the boundary (:func:`qgan.scoring.images.array_to_images`),
+and scores it exactly as the evaluate stage scores a generator's samples: the versioned
+extractor's features against the real test digits (:func:`run_score`). It writes nothing.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from qgan.core.atomic import read_json
+from qgan.core.errors import QganError
+from qgan.core.metric_registry import METRICS
+from qgan.core.runtime import make_deterministic
+from qgan.core.torch_io import load_checkpoint
+from qgan.gan.data import load_split
+from qgan.gan.models import state_dict_sha256, uint8_to_images
+from qgan.params import Params
+from qgan.scoring.classifier import EXTRACTOR_NAME, Classifier, images_to_outputs, same_extractor
+from qgan.scoring.images import array_to_images
+from qgan.scoring.metrics import features_to_metrics, features_to_reference
+
+
+def read_images(path: Path) -> np.ndarray:
+    """The array a ``.npy`` or single-array ``.npz`` file holds (no pickles), or a folder's PNGs stacked
+    ``(N, 28, 28) uint8`` in name order; one line for anything else."""
+    if path.is_dir():
+        from PIL import Image
+
+        files = sorted(path.glob("*.png"))
+        if not files:
+            raise QganError(f"{path}: no .png files in the folder")
+        images = []
+        for file in files:
+            with Image.open(file) as img:
+                if img.size != (28, 28) or img.mode not in ("L", "1", "P", "RGB", "RGBA"):
+                    raise QganError(f"{file}: a {img.size[0]}x{img.size[1]} {img.mode} image, not 28x28 grayscale")
+                pixels = np.asarray(img.convert("L"))
+                if img.mode in ("RGB", "RGBA") and not np.array_equal(np.asarray(img.convert("RGB")),
+                                                                         np.repeat(pixels[..., None], 3, 2)):
+                    raise QganError(f"{file}: a colour image, not grayscale")
+            images.append(pixels)
+        return np.stack(images)
+    if not path.exists():
+        raise QganError(f"{path}: no such file or folder")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise QganError(f"{path}: not a .npy or .npz array ({str(exc).splitlines()[0]})") from None
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        with loaded:
+            if len(loaded.files) != 1:
+                raise QganError(f"{path}: holds {len(loaded.files)} arrays ({', '.join(loaded.files) or 'none'}); "
+                                "save exactly one")
+            return loaded[loaded.files[0]]
+    return loaded
+
+
+def run_score(params: Params, images_path: Path, classifier: Path, data: Path, classifier_metrics: Path | None
+              ) -> dict:
+    """Every metric of the images at ``images_path`` against the data stage's test split, on the
+    classifier at ``classifier`` (checked against ``classifier_metrics``' digest when given)."""
+    images = array_to_images(read_images(images_path), str(images_path))  # before anything is loaded
+    make_deterministic(params.train.threads)
+    model = Classifier()
+    model.load_state_dict(load_checkpoint(classifier)["state_dict"])
+    model.eval()
+    digest = state_dict_sha256(model)
+    if classifier_metrics is not None and classifier_metrics.exists():
+        same_extractor({str(classifier): digest,
+                        str(classifier_metrics): read_json(classifier_metrics).get("extractor_sha256") or "unrecorded"})
+    cfg = params.evaluate
+    test = load_split(data, "test")
+    reference = features_to_reference(images_to_outputs(model, uint8_to_images(test.images), cfg.batch_size)[0])
+    with torch.no_grad():
+        feats, probs = images_to_outputs(model, images, cfg.batch_size)
+    m = features_to_metrics(reference, feats, probs, cfg.kid_subsets, cfg.kid_subset_size)
+    return {"n_images": int(len(images)), "n_test": int(len(test.labels)), "primary": cfg.primary,
+            "extractor": {"name": EXTRACTOR_NAME, "sha256": digest},
+            "metrics": {k: float(m[k]) for k in METRICS}, "kid_std": float(m["kid_std"]),
+            "class_counts": [int(c) for c in m["class_counts"]]}
+
+
+def score_to_lines(result: dict) -> list[str]:
+    """What ``qgan score`` prints: the primary metric, every secondary one, the class histogram."""
+    label, lower = METRICS[result["primary"]]
+    m = result["metrics"]
+    lines = [f"{result['n_images']:,} images scored against {result['n_test']:,} real test digits; extractor "
+             f"{result['extractor']['name']} {result['extractor']['sha256'][:16]}...",
+             f"primary: {label} {m[result['primary']]:.4f} ({'lower' if lower else 'higher'} is better)"]
+    lines += [f"  {METRICS[k][0]:<30} {v:.4f}" + (f" (sd over subsets {result['kid_std']:.4f})" if k == "kid" else "")
+              for k, v in m.items() if k != result["primary"]]
+    lines += [f"class histogram (digits 0-9): {' '.join(map(str, result['class_counts']))}",
+              "FID-like metrics are biased in N: compare only at equal N (the evaluate stage scores "
+              "evaluate.n_samples images per generator)."]
+    return lines
