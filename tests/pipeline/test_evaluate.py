@@ -84,7 +84,7 @@ def test_evaluation_writes_metrics_report_and_logs_to_parent_and_children(worksp
     assert report.startswith("# qgan report") and report.index("## Verdict") < report.index("## All metrics")
     assert "Primary endpoint: **FID-LeNet**" in report and "anytime-valid 95% confidence sequence" in report
     assert "- A/A control `prng2` vs prng: " in report and "| `distinct-4` | only K distinct latent vectors |" in report
-    assert "With 2 paired seeds the anytime-valid interval cannot bound the difference yet (it needs at least 6 " \
+    assert "With 2 paired seeds the anytime-valid interval cannot bound the difference yet (it needs at least 8 " \
         "seeds at alpha 0.05)" in report and "exploratory" in report
     assert "FID-LeNet" in report and "train/entropy-0/entropy-0/samples.png" in report and "not comparable" in report
     assert "train/prng-1/prng-1/losses.png" in report and "![verdicts](verdicts.png)" in report
