@@ -233,7 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--margin", type=float, default=None, help="equivalence margin in the metric's units")
         p.add_argument("--alpha", type=float, default=None, help="level (default: evaluate.alpha)")
         p.add_argument("--inference", choices=INFERENCES, default=None,
-                       help="anytime: valid after any number of looks; fixed: n set in advance")
+                       help="anytime: any distribution, median, any number of looks; anytime_gaussian: the same "
+                            "for the mean of Gaussian differences; fixed: n set in advance")
 
     cmp = sub.add_parser("compare", help="judge a CSV of per-seed results (arm,seed,metric,value) as evaluate does")
     cmp.add_argument("values", help="CSV with columns arm,seed,metric,value")

@@ -42,9 +42,9 @@ class DataConfig(Section):
                       "torchvision (download); idx (local files)")
     path: str | None = key(None, Text(), "folder of IDX files (idx) or torchvision's download root")
     n_train: int | None = key(None, Int(low=1, null=True),
-                              "keep this many training images, stratified (null = all 4,000 bundled)")
+                              "keep this many training images, stratified (null = all: 4,000 bundled, 60,000 mnist)")
     n_test: int | None = key(None, Int(low=1, null=True),
-                             "keep this many test images, stratified (null = all 1,000 bundled)")
+                             "keep this many test images, stratified (null = all: 1,000 bundled, 10,000 mnist)")
     split_seed: int = key(0, Int(low=0), "seed of the stratified bundled train/test split and of subsampling")
 
     def validate(self) -> None:

@@ -1,4 +1,5 @@
-"""DVC stage `evaluate`: every metric of every run, and the verdicts (arm vs prng, one primary endpoint)."""
+"""DVC stage `evaluate`: every metric of every run, and the verdicts (each arm against the baseline arm, prng;
+one primary endpoint)."""
 import argparse
 import sys
 from pathlib import Path

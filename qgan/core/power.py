@@ -96,8 +96,8 @@ def seeds_needed(sd: float, delta: float, alpha: float, inference: str, power: f
     """Seeds for power ``power`` to detect a true difference of ``delta``, and to show
     equivalence within ``delta`` when the truth is 0: ``{"detect": n, "equivalent": n}``
     (None: more than :data:`N_MAX`)."""
-    if not sd > 0:
-        return {"detect": 2, "equivalent": 2}
+    if not sd > 0:  # no spread: decided as soon as the interval is bounded at all
+        return {"detect": cs_min_seeds(alpha, inference), "equivalent": cs_min_seeds(alpha, inference)}
     if inference == "fixed":
         from statsmodels.stats.power import TTestPower
 
@@ -132,7 +132,7 @@ def _first(rates: np.ndarray, power: float) -> int | None:
 def minimum_detectable_effect(n: int, sd: float, alpha: float, inference: str, power: float = 0.8) -> float:
     """The smallest true difference the interval at n excludes from 0 with chance ``power``."""
     if n < 2 or not sd > 0:
-        return float("nan") if n < 2 else 0.0
+        return float("nan") if n < 2 else 0.0 if n >= cs_min_seeds(alpha, inference) else float("inf")
     if inference == "fixed":
         from statsmodels.stats.power import TTestPower
 

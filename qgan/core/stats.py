@@ -1,6 +1,6 @@
 """Statistics of paired differences ``d_1..d_n`` (one per seed): intervals, tests, power.
 
-Three intervals at level ``1 - alpha`` (``evaluate.inference``, :data:`INFERENCES`):
+Three intervals at level ``1 - alpha`` (``evaluate.inference``, :data:`qgan.core.metric_registry.INFERENCES`):
 
 - **anytime** (the default; :func:`median_cs`): a confidence sequence for the *median* of the
   differences that assumes nothing of their distribution (skewed, heavy-tailed, with ties):
@@ -138,6 +138,8 @@ def estimate(d: np.ndarray, inference: str) -> float:
 def interval(d: np.ndarray, alpha: float, inference: str) -> tuple[float, float]:
     """``1 - alpha`` interval: ``anytime`` (distribution-free, median), ``anytime_gaussian``
     (confidence sequence for the mean of Gaussian differences) or ``fixed`` (Student t)."""
+    if inference not in ESTIMANDS:
+        raise ValueError(f"inference {inference!r} is not one of {', '.join(ESTIMANDS)}")
     if inference == "anytime":
         return median_cs(d, alpha)
     return confidence_sequence(d, alpha) if inference == "anytime_gaussian" else t_interval(d, alpha)

@@ -13,7 +13,7 @@ from qgan.core.stats import t_halfwidth
 
 
 def save_verdict_plot(verdicts: dict, path: Path) -> None:
-    """One row per comparison (arm - baseline): point at the mean difference, bar over its
+    """One row per comparison (arm - baseline): point at the estimate (median or mean), bar over its
     interval (clipped to the plot where it is infinite), the ``+-delta`` band shaded, 0 dashed."""
     plt = pyplot()
     design, comps = verdicts["design"], list(verdicts["comparisons"].values())

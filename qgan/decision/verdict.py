@@ -46,7 +46,7 @@ class Design:
     primary: str = EvaluateConfig.primary      # the metric that carries the verdict
     margin: float = EvaluateConfig.margin      # equivalence margin delta, in the primary metric's units
     alpha: float = EvaluateConfig.alpha        # level of the primary interval (and family-wise of the secondary)
-    inference: str = EvaluateConfig.inference  # anytime (confidence sequence) or fixed (n fixed in advance)
+    inference: str = EvaluateConfig.inference  # anytime (median, any distribution), anytime_gaussian or fixed
     baseline: str = BASELINE_ARM               # differences are arm - baseline
 
     @classmethod

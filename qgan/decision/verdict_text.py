@@ -79,7 +79,8 @@ def ladder_lines(verdicts: dict) -> list[str]:
         if p["verdict"] in ("better", "worse"):
             mildest.setdefault(rung.kind, rung.name)
     lines += ["", "Smallest defect detected: " + (", ".join(f"`{v}`" for v in mildest.values()) if mildest
-                                                   else f"none: no rung was told apart from {BASELINE_ARM} at this n.")]
+                                                   else f"none: no rung was told apart from "
+                                                        f"{verdicts['design']['baseline']} at this n.")]
     return lines
 
 

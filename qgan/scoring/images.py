@@ -2,9 +2,10 @@
 
 ``qgan score`` takes arrays as ``(N, 28, 28)``, ``(N, 1, 28, 28)`` or ``(N, 784)``, as uint8 in
 [0, 255] or floats in [0, 1] or [-1, 1] (the range decides which: a float array with a negative
-value is read as [-1, 1]), and returns ``(N, 1, 28, 28)`` float32 in [-1, 1] exactly as
-:func:`qgan.gan.models.uint8_to_images` maps uint8 (``x / 127.5 - 1``), so the same digits give the
-same scores in every format. Anything else is one :class:`QganError` line naming what was wrong.
+value is read as [-1, 1]), and returns ``(N, 1, 28, 28)`` float32 in [-1, 1]: uint8 exactly as
+:func:`qgan.gan.models.uint8_to_images` maps it (``x / 127.5 - 1``), so uint8 in any layout and
+float32 in [-1, 1] made that way score identically, and [0, 1] floats (``2x - 1``) to float
+rounding. Anything else is one :class:`QganError` line naming what was wrong.
 """
 from __future__ import annotations
 

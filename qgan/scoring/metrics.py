@@ -1,5 +1,5 @@
-"""The evaluation metrics: their names and directions (:data:`METRICS`), and the one function
-that computes them all for a generator's samples (:func:`features_to_metrics`).
+"""The one function that computes every metric for a generator's samples (:func:`features_to_metrics`);
+the metrics' names and directions are :data:`qgan.core.metric_registry.METRICS`.
 
 Each family lives in its own module: the Frechet distance in :mod:`qgan.scoring.frechet`;
 KID, precision/recall, density/coverage and the class statistics in
@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qgan.core.metric_registry import METRICS  # noqa: F401 (re-exported: the metrics' names live in core)
 from qgan.scoring.fidelity import class_statistics, density_coverage, kid, kth_neighbour_radii, precision_recall
 from qgan.scoring.frechet import features_to_statistics, statistics_to_fid
 

@@ -26,7 +26,7 @@ from qgan.scoring.frechet import features_to_statistics, statistics_to_fid
 from qgan.scoring.metrics import RealReference, features_to_metrics
 
 EVAL_REDRAWS = 4          # re-evaluations per generator, each with N fresh latent vectors
-REDRAW_SPAWN_KEY = 90     # first SeedSequence spawn-key word of the redraws (the arms use 1..4)
+REDRAW_SPAWN_KEY = 90     # first SeedSequence spawn-key word of the redraws (above every arm's: qgan.noise.arms)
 
 
 def redraw_primary(generator: Generator, classifier: Classifier, reference: RealReference, arm: str, seed: int,

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from qgan.core import tracking
+from qgan.core.metric_registry import METRICS
 from qgan.decision.verdict import Design, values_to_csv_rows, values_to_verdicts
-from qgan.scoring.metrics import METRICS, features_to_metrics
+from qgan.scoring.metrics import features_to_metrics
 from tests.conftest import ROOT, evaluate_in, report_in, run_of, train_in
 
 SEEDS, N, D = 5, 800, 16

@@ -129,3 +129,24 @@ def test_the_command_prints_json_and_refuses_bad_input_in_one_line(instrument, t
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "shape (4, 27, 27)" in bad.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+
+
+def test_broken_files_and_a_missing_extractor_are_one_line(instrument, tmp_path):
+    ws, params = instrument
+    (tmp_path / "empty.npy").write_bytes(b"")
+    (tmp_path / "cut.npz").write_bytes(b"PK\x03\x04broken")
+    (tmp_path / "pngs").mkdir()
+    (tmp_path / "pngs" / "a.png").write_bytes(b"not a png")
+    for name in ("empty.npy", "cut.npz"):
+        with pytest.raises(QganError, match="not a .npy or .npz array"):
+            read_images(tmp_path / name)
+    with pytest.raises(QganError, match="not a readable PNG image"):
+        read_images(tmp_path / "pngs")
+    np.save(tmp_path / "ok.npy", load_split(ws / "data", "test").images[:10])
+    with pytest.raises(QganError, match="no feature extractor; run the classifier stage"):
+        run_score(params, tmp_path / "ok.npy", tmp_path / "none.pt", ws / "data", ws / "classifier.json")
+    with pytest.raises(QganError, match="none.json: not found"):
+        run_score(params, tmp_path / "ok.npy", ws / "classifier.pt", ws / "data", tmp_path / "none.json")
+    torch.save({"weights": {}}, tmp_path / "other.pt")
+    with pytest.raises(QganError, match="not a classifier checkpoint of this version"):
+        run_score(params, tmp_path / "ok.npy", tmp_path / "other.pt", ws / "data", ws / "classifier.json")

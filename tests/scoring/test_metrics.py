@@ -3,8 +3,9 @@ import pytest
 import scipy.linalg
 
 from qgan.core.errors import QganError
+from qgan.core.metric_registry import METRICS
 from qgan.scoring.frechet import features_to_fid, features_to_statistics, statistics_to_fid
-from qgan.scoring.metrics import METRICS, features_to_metrics
+from qgan.scoring.metrics import features_to_metrics
 
 
 def _reference_fid(a, b):
