@@ -16,8 +16,7 @@ def main() -> None:
     ap.add_argument("--metrics", type=Path, required=True)
     args = ap.parse_args()
     params = load_params(args.params)
-    report = run_harvest(params, args.pool, args.manifest, args.metrics)
-    manifest = report["manifest"]
+    report, manifest = run_harvest(params, args.pool, args.manifest, args.metrics)
     kind = "emulated" if manifest.get("emulated") else "quantum" if manifest["quantum"] else "not quantum"
     print(f"harvest: pool {manifest['total_bytes']:,} bytes (needed {report['bytes_needed']:,}, appended "
           f"{report['appended_bytes']:,}) from {params.harvest.source}; pool is {kind}")

@@ -54,12 +54,27 @@ class EvaluateOutputs:
     figures: Path   # folder of metrics.png and per_seed.csv
 
 
-def load_scoring(params: Params, inputs: EvaluateInputs, device: torch.device
+def load_extractor(classifier: Path, classifier_metrics: Path, device: torch.device) -> Classifier:
+    """The classifier stage's extractor on ``device``, in eval mode; one line if it is missing, not a
+    classifier checkpoint, or not the one ``classifier_metrics`` records (metrics of two extractors
+    are never compared)."""
+    if not classifier.is_file():
+        raise QganError(f"{classifier}: no feature extractor; run the classifier stage (`dvc repro classifier`)")
+    try:
+        model = Classifier()
+        model.load_state_dict(load_checkpoint(classifier)["state_dict"])
+    except (KeyError, RuntimeError, OSError, EOFError) as exc:
+        raise QganError(f"{classifier}: not a classifier checkpoint of this version ({type(exc).__name__})") from None
+    same_extractor({str(classifier): state_dict_sha256(model),
+                    str(classifier_metrics): read_json(classifier_metrics).get("extractor_sha256") or "unrecorded"})
+    return model.to(device).eval()
+
+
+def load_scoring(params: Params, inputs: EvaluateInputs, classifier_metrics: Path, device: torch.device
                  ) -> tuple[Classifier, dict[tuple[str, int], dict]]:
-    """The classifier on ``device`` and every configured run's checkpoint (one line if one is missing)."""
-    classifier = Classifier()
-    classifier.load_state_dict(load_checkpoint(inputs.classifier)["state_dict"])
-    classifier.to(device).eval()
+    """The extractor on ``device`` (:func:`load_extractor`) and every configured run's checkpoint
+    (one line if one is missing)."""
+    classifier = load_extractor(inputs.classifier, classifier_metrics, device)
     checkpoints = {}
     for arm in params.train.arms:
         for seed in params.train.seed_list:
@@ -122,9 +137,7 @@ def run_evaluate(params: Params, inputs: EvaluateInputs, classifier_metrics: Pat
     make_deterministic(params.train.threads)
     device = select_device(params.train.device)
     train, test = load_split(inputs.data, "train"), load_split(inputs.data, "test")
-    classifier, checkpoints = load_scoring(params, inputs, device)
-    same_extractor({str(inputs.classifier): state_dict_sha256(classifier),
-                    str(classifier_metrics): read_json(classifier_metrics).get("extractor_sha256") or "unrecorded"})
+    classifier, checkpoints = load_scoring(params, inputs, classifier_metrics, device)
     manifest = read_manifest(inputs.manifest)
     pool_bytes = int(manifest["total_bytes"])
     normals = load_normals(inputs.normals) if params.reads_pool else None

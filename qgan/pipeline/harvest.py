@@ -16,10 +16,10 @@ from qgan.noise.layout import budget_report
 from qgan.params import Params
 
 
-def run_harvest(params: Params, pool: Path, manifest_path: Path, metrics: Path) -> dict:
+def run_harvest(params: Params, pool: Path, manifest_path: Path, metrics: Path) -> tuple[dict, dict]:
     """Append to ``pool`` until it holds ``harvest.bytes`` (``auto``: what the runs need); write
     the budget report to ``metrics``. A missing token, URL, device or file stops before any write.
-    Returns the report with the manifest."""
+    Returns the report (what ``metrics`` holds) and the pool's manifest."""
     cfg = params.harvest
     n_train = expected_train_size(params.data)
     needed = budget_report(params.noise_plan, n_train, 0)["bytes_needed"]
@@ -30,4 +30,4 @@ def run_harvest(params: Params, pool: Path, manifest_path: Path, metrics: Path) 
     report = {**budget_report(params.noise_plan, n_train, manifest["total_bytes"]), "target_bytes": target,
               "appended_bytes": appended}
     write_json_atomic(metrics, report)
-    return {**report, "manifest": manifest}
+    return report, manifest

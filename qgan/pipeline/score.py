@@ -12,17 +12,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from qgan.core.atomic import read_json
 from qgan.core.errors import QganError
 from qgan.core.metric_registry import METRICS
 from qgan.core.runtime import make_deterministic
-from qgan.core.torch_io import load_checkpoint
 from qgan.gan.data import load_split
-from qgan.gan.models import state_dict_sha256, uint8_to_images
+from qgan.gan.models import state_dict_sha256
 from qgan.params import Params
-from qgan.scoring.classifier import EXTRACTOR_NAME, Classifier, images_to_outputs, same_extractor
+from qgan.pipeline.evaluate import load_extractor
+from qgan.scoring.classifier import EXTRACTOR_NAME, images_to_outputs
 from qgan.scoring.images import array_to_images
-from qgan.scoring.metrics import features_to_metrics, features_to_reference
+from qgan.scoring.metrics import features_to_metrics
+from qgan.scoring.score import split_to_reference
 
 
 def read_images(path: Path) -> np.ndarray:
@@ -72,26 +72,15 @@ def run_score(params: Params, images_path: Path, classifier: Path, data: Path, c
     classifier at ``classifier`` (refused unless its digest is the one ``classifier_metrics`` records)."""
     images = array_to_images(read_images(images_path), str(images_path))  # before anything is loaded
     make_deterministic(params.train.threads)
-    if not classifier.is_file():
-        raise QganError(f"{classifier}: no feature extractor; run the classifier stage (`dvc repro classifier`)")
-    try:
-        state = load_checkpoint(classifier)["state_dict"]
-        model = Classifier()
-        model.load_state_dict(state)
-    except (KeyError, RuntimeError, OSError, EOFError) as exc:
-        raise QganError(f"{classifier}: not a classifier checkpoint of this version ({type(exc).__name__})") from None
-    model.eval()
-    digest = state_dict_sha256(model)
-    recorded = read_json(classifier_metrics).get("extractor_sha256") or "unrecorded"  # one line if it is missing
-    same_extractor({str(classifier): digest, str(classifier_metrics): recorded})
+    model = load_extractor(classifier, classifier_metrics, torch.device("cpu"))
     cfg = params.evaluate
     test = load_split(data, "test")
-    reference = features_to_reference(images_to_outputs(model, uint8_to_images(test.images), cfg.batch_size)[0])
+    reference = split_to_reference(model, test, cfg.batch_size)
     with torch.no_grad():
         feats, probs = images_to_outputs(model, images, cfg.batch_size)
     m = features_to_metrics(reference, feats, probs, cfg.kid_subsets, cfg.kid_subset_size)
     return {"n_images": int(len(images)), "n_test": int(len(test.labels)), "primary": cfg.primary,
-            "extractor": {"name": EXTRACTOR_NAME, "sha256": digest},
+            "extractor": {"name": EXTRACTOR_NAME, "sha256": state_dict_sha256(model)},
             "metrics": {k: float(m[k]) for k in METRICS}, "kid_std": float(m["kid_std"]),
             "class_counts": [int(c) for c in m["class_counts"]]}
 

@@ -22,7 +22,7 @@ from qgan.noise.arms import POOL_ARMS
 from qgan.noise.streams import make_noise, noise_context
 from qgan.params import Params
 from qgan.scoring.classifier import EXTRACTOR_NAME, Classifier, images_to_outputs
-from qgan.scoring.metrics import features_to_metrics, features_to_reference
+from qgan.scoring.metrics import RealReference, features_to_metrics, features_to_reference
 from qgan.scoring.variance import redraw_primary
 
 
@@ -37,13 +37,17 @@ class Scores:
     extractor: dict[str, str]                        # the extractor's name and weight digest
 
 
+def split_to_reference(classifier: Classifier, split: Split, batch: int) -> RealReference:
+    """The real side every metric compares with: the extractor's features of ``split`` (the test digits)."""
+    return features_to_reference(images_to_outputs(classifier, uint8_to_images(split.images), batch)[0])
+
+
 def score_runs(checkpoints: dict[tuple[str, int], dict], classifier: Classifier, train: Split, test: Split,
                params: Params, pool_bytes: int, normals: np.ndarray | None, device: torch.device) -> Scores:
     """Score each checkpoint's generator (``checkpoints[(arm, seed)]``) on its own evaluation noise."""
     cfg = params.evaluate
     n, batch = cfg.n_samples, cfg.batch_size
-    test_feats, _ = images_to_outputs(classifier, uint8_to_images(test.images), batch)
-    reference = features_to_reference(test_feats)  # the real side, once for every run
+    reference = split_to_reference(classifier, test, batch)  # the real side, once for every run
     real = train.take(np.sort(stratified_order(train.labels, params.data.split_seed)[:n]))
     real_feats, real_probs = images_to_outputs(classifier, uint8_to_images(real.images), batch)
 
