@@ -91,8 +91,11 @@ def design_from(args: argparse.Namespace):
     from qgan.params import EvaluateConfig, load_params
 
     base = load_params(args.params).evaluate if Path(args.params).exists() else EvaluateConfig()
-    options = {"primary": args.primary, "margin": args.margin, "alpha": args.alpha, "inference": args.inference}
+    options = {"primary": args.primary, "margin": args.margin, "alpha": args.alpha, "inference": args.inference,
+               "diversity_margin": args.diversity_margin}
     merged = {**base.to_dict(), **{k: v for k, v in options.items() if v is not None}}
+    if args.diversity is not None or args.primary is not None:  # --primary alone judges that one metric alone
+        merged["diversity"] = None if args.diversity in (None, "none") else args.diversity
     return Design.from_params(EvaluateConfig.from_dict(merged, where=f"qgan {args.command} options"), args.baseline)
 
 
@@ -101,18 +104,19 @@ def cmd_compare(args: argparse.Namespace) -> None:
     import json
 
     from qgan.decision.verdict import csv_to_values, values_to_verdicts
-    from qgan.decision.verdict_text import interval_text
+    from qgan.decision.verdict_text import endpoints_of, interval_text
 
     verdicts = values_to_verdicts(csv_to_values(Path(args.values)), design_from(args))
     if args.json:
         print(json.dumps(verdicts, indent=2, allow_nan=False, default=str))
         return
     d = verdicts["design"]
-    print(f"primary {d['primary']}, margin ±{d['margin']:g}, alpha {d['alpha']:g}, {d['inference']} inference; "
-          f"differences are arm - {d['baseline']}")
+    family = f"primary {d['primary']} (margin ±{d['margin']:g})" + (
+        f" and diversity {d['diversity']} (margin ±{d['diversity_margin']:g}), Holm" if d["diversity"] else "")
+    print(f"{family}, alpha {d['alpha']:g}, {d['inference']} inference; differences are arm - {d['baseline']}")
     for name, c in verdicts["comparisons"].items():
-        p = c["primary"]
-        print(f"{name:<28} {c['verdict']:<13} n={p['n_seeds']:<4} difference {interval_text(p)}")
+        ends = "; ".join(f"{e['metric']} {interval_text(e)} {e['verdict']}" for e in endpoints_of(c))
+        print(f"{name:<28} {c['verdict']:<13} n={c['primary']['n_seeds']:<4} {ends}")
 
 
 def cmd_plan(args: argparse.Namespace) -> None:
@@ -122,20 +126,21 @@ def cmd_plan(args: argparse.Namespace) -> None:
     from qgan.pipeline.runs import mlflow_values, seconds_per_run
 
     design = design_from(args)
-    values = mlflow_values(design.primary) if args.mlflow else pilot_to_values(Path(args.pilot))
+    values = mlflow_values(tuple(design.endpoints)) if args.mlflow else pilot_to_values(Path(args.pilot))
     seconds = args.seconds_per_run or seconds_per_run()
     plan = plan_design(values, design, args.power, args.arms or len(values), seconds)
-    print(f"design: {design.primary}, margin ±{design.margin:g}, alpha {design.alpha:g}, {design.inference} "
+    print(f"design: {' and '.join(design.endpoints)}, alpha {design.alpha:g}, {design.inference} "
           f"inference, power {args.power:g}; {plan['arms']} arms trained per seed; "
           + (f"{seconds:.1f} s per training run ({'given' if args.seconds_per_run else 'median recorded here'})"
              if seconds else
              "no per-run time recorded (pass --seconds-per-run)"))
     for name, c in plan["comparisons"].items():
         need, lo, hi = c["seeds_needed"]["sd"], c["seeds_needed"]["sd_low"], c["seeds_needed"]["sd_high"]
-        print(f"{name}: pilot {c['pilot_seeds']} seeds, sd of differences {c['sd']:.3g} "
-              f"(95%: {c['sd_interval'][0]:.3g}-{c['sd_interval'][1]:.3g})")
-        for goal, words in (("detect", f"detect a difference of {design.margin:g}"),
-                            ("equivalent", f"show equivalence within ±{design.margin:g}")):
+        for metric, e in c["endpoints"].items():
+            print(f"{name} {metric}: pilot {e['pilot_seeds']} seeds, sd of differences {e['sd']:.3g} "
+                  f"(95%: {e['sd_interval'][0]:.3g}-{e['sd_interval'][1]:.3g}), margin ±{e['margin']:g}")
+        for goal, words in (("detect", "detect a difference of one margin"),
+                            ("equivalent", "show equivalence within the margins")):
             cost = c["cost"][goal]
             spent = "" if cost is None else f" = {cost['runs']} training runs" + (
                 f", {cost['hours']:.1f} h here" if cost["hours"] is not None else "")
@@ -229,8 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--params", default="params.yaml", help="defaults from evaluate.* (default: %(default)s)")
         p.add_argument("--baseline", default=BASELINE_ARM, help="arm the others are compared with (default: "
                                                                 "%(default)s)")
-        p.add_argument("--primary", default=None, help="metric that carries the verdict (default: evaluate.primary)")
-        p.add_argument("--margin", type=float, default=None, help="equivalence margin in the metric's units")
+        p.add_argument("--primary", default=None, help="quality endpoint (default: evaluate.primary); given alone, "
+                                                       "it is judged alone")
+        p.add_argument("--margin", type=float, default=None, help="its equivalence margin in the metric's units")
+        p.add_argument("--diversity", default=None, help="diversity endpoint judged with it (Holm), or none "
+                                                         "(default: evaluate.diversity)")
+        p.add_argument("--diversity-margin", type=float, default=None, help="its equivalence margin")
         p.add_argument("--alpha", type=float, default=None, help="level (default: evaluate.alpha)")
         p.add_argument("--inference", choices=INFERENCES, default=None,
                        help="anytime: any distribution, median, any number of looks; anytime_gaussian: the same "

@@ -210,6 +210,11 @@ class EvaluateConfig(Section):
                                 "diversity endpoint of the family (Holm with the primary); null: primary alone")
     diversity_margin: float = key(0.02, Number(0.0, 1e9), "its equivalence margin, in its units (README: why)")
 
+    @property
+    def family(self) -> tuple[str, ...]:
+        """The primary family's endpoints: quality first, then diversity (if any)."""
+        return (self.primary,) if self.diversity is None else (self.primary, self.diversity)
+
     def validate(self) -> None:
         if self.diversity is not None and self.diversity == self.primary:
             raise self.invalid("diversity", self.diversity, "a metric other than evaluate.primary, or null")

@@ -111,21 +111,28 @@ def _values_csv(path, shifts: dict[str, float], seeds: int, sd: float = 1.0, see
     rows = ["arm,seed,metric,value"]
     for s in range(seeds):
         base = 80 + rng.normal(0, 5)
-        for arm, shift in shifts.items():
+        cover = 0.8 + rng.normal(0, 0.02)
+        for arm, shift in shifts.items():  # a lower FID comes with more coverage here
             rows.append(f"{arm},{s},fid,{base + shift + rng.normal(0, sd)!r}")
+            rows.append(f"{arm},{s},coverage,{cover - shift / 200 + rng.normal(0, sd / 200)!r}")
     path.write_text("\n".join(rows) + "\n")
     return path
 
 
 def test_compare_prints_one_verdict_per_arm_and_json_codes(tmp_path):
     values = _values_csv(tmp_path / "v.csv", {"prng": 0.0, "entropy": -20.0, "prng2": 0.0}, 30)
-    out = _qgan("compare", str(values), "--margin", "3")
+    out = _qgan("compare", str(values), "--margin", "3", "--diversity-margin", "0.02")
     assert out.returncode == 0, out.stderr
-    assert "primary fid, margin ±3, alpha 0.05, anytime inference" in out.stdout
+    assert ("primary fid (margin ±3) and diversity coverage (margin ±0.02), Holm, alpha 0.05, anytime inference"
+            in out.stdout)
     assert any(line.startswith("entropy_vs_prng") and " better " in line for line in out.stdout.splitlines())
-    data = json.loads(_qgan("compare", str(values), "--margin", "3", "--json", "--inference", "fixed").stdout)
+    data = json.loads(_qgan("compare", str(values), "--margin", "3", "--diversity-margin", "0.02", "--json",
+                            "--inference", "fixed").stdout)
     assert {c["verdict"] for c in data["comparisons"].values()} == {"better", "equivalent"}
     assert data["design"]["inference"] == "fixed" and data["comparisons"]["prng2_vs_prng"]["primary"]["mde"] > 0
+    assert data["comparisons"]["entropy_vs_prng"]["diversity"]["verdict"] == "better"  # more coverage
+    alone = json.loads(_qgan("compare", str(values), "--primary", "fid", "--margin", "3", "--json").stdout)
+    assert alone["design"]["diversity"] is None and alone["comparisons"]["entropy_vs_prng"]["diversity"] is None
     bad = _qgan("compare", str(values), "--baseline", "torch")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "baseline arm 'torch' has no values" in bad.stderr
 
@@ -139,7 +146,8 @@ def test_compare_options_are_checked_as_params_are(tmp_path):
         assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
         assert f"qgan compare options: {key} is not allowed" in bad.stderr, bad.stderr
     ok = _qgan("compare", str(values), "--primary", "fid", "--alpha", "0.1", "--json")
-    assert json.loads(ok.stdout)["design"] == {"primary": "fid", "margin": 8.0, "alpha": 0.1, "inference": "anytime",
+    assert json.loads(ok.stdout)["design"] == {"primary": "fid", "margin": 8.0, "diversity": None,
+                                               "diversity_margin": 0.02, "alpha": 0.1, "inference": "anytime",
                                                "baseline": "prng"}
 
 
@@ -148,7 +156,8 @@ def test_plan_prints_seeds_runs_and_hours_from_a_pilot(tmp_path):
     out = _qgan("plan", "--pilot", str(pilot), "--seconds-per-run", "50", "--arms", "6")
     assert out.returncode == 0, out.stderr
     assert "6 arms trained per seed; 50.0 s per training run" in out.stdout
-    line = next(x for x in out.stdout.splitlines() if "to detect a difference of 8" in x)
+    assert "entropy_vs_prng fid: pilot 6 seeds" in out.stdout and "entropy_vs_prng coverage: pilot 6" in out.stdout
+    line = next(x for x in out.stdout.splitlines() if "to detect a difference of one margin" in x)
     seeds = int(line.split(": ")[1].split(" seeds")[0])
     assert f"= {seeds * 6} training runs, {seeds * 6 * 50 / 3600:.1f} h here" in line and "(sd range: " in line
     missing = _qgan("plan", "--pilot", str(tmp_path / "none.json"))

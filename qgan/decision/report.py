@@ -11,7 +11,7 @@ from qgan.decision.verdict_text import interval_text, ladder_lines, verdicts_to_
 def secondary_table(result: dict) -> list[str]:
     """Every metric: the real-vs-real floor, each arm's mean +- sd over seeds, and each
     comparison's difference with its interval and verdict (secondary metrics at alpha/m,
-    exploratory; the primary at alpha)."""
+    exploratory; the primary family's endpoints at their Holm levels)."""
     summary, verdicts = result["summary"], result["verdicts"]
     arms = list(summary)
     comps = verdicts["comparisons"] if verdicts else {}
@@ -24,7 +24,8 @@ def secondary_table(result: dict) -> list[str]:
             s = summary[arm][metric]
             cells.append(table_num(s["mean"]) + (f" ± {table_num(s['sd'])}" if s["sd"] is not None else ""))
         for c in comps.values():
-            m = c["primary"] if metric == verdicts["design"]["primary"] else c["secondary"].get(metric)
+            family = {e["metric"]: e for e in (c["primary"], c.get("diversity")) if e}
+            m = family.get(metric) or c["secondary"].get(metric)
             cells += [interval_text(m), f"**{m['verdict']}**"] if m and m["estimate"] is not None else ["-", "-"]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -140,16 +141,21 @@ def result_to_markdown(result: dict, manifest: dict, noise_stats: dict, entropy_
     if verdicts:
         lines += [f"![verdicts]({figures['verdicts']})" if "verdicts" in figures else "", "",
                   "## Sensitivity ladder (positive controls of the GAN metrics)", "", *ladder_lines(verdicts), ""]
-    lines += ["## Variance of the primary metric", "", *variance_lines(result.get("variance")), ""]
+    lines += ["## Variance of the primary family: training or evaluation", ""]
+    for variance in (result.get("variance") or {}).values():
+        lines += [f"**{METRICS[variance['metric']][0]}**", "", *variance_lines(variance), ""]
     lines += [
         "## All metrics", "",
-        f"All metrics use the features (and class probabilities) of a small CNN trained on the training split "
-        f"({result['extractor']['name']}, weights sha256 `{result['extractor']['sha256'][:16]}`; test accuracy "
-        f"{classifier['test_accuracy']:.4f}; {numerics_text(classifier.get('numerics'))}): FID-LeNet is not comparable "
+        f"All metrics use the features (and class probabilities) of a small CNN trained on the training split less "
+        f"its last {classifier.get('n_holdout', 0):,} digits ({result['extractor']['name']}, weights sha256 "
+        f"`{result['extractor']['sha256'][:16]}`; test accuracy {classifier['test_accuracy']:.4f}; features of "
+        f"effective rank {num(classifier.get('effective_rank'))} of {classifier.get('feature_dim', '?')}; "
+        f"{numerics_text(classifier.get('numerics'))}): FID-LeNet is not comparable "
         f"to Inception FID. N = {result['n_samples']:,} generated images per run vs {result['n_test']:,} real test "
         f"images; FID is biased in N, so compare only at equal N. The floor is each metric for "
-        f"{result['reference']['n_real']:,} real training images. ↓ lower is better, ↑ higher is better. "
-        "Only the primary metric carries the verdict; the others are **exploratory**, their intervals at "
+        f"{result['reference']['n_real']:,} real training digits the extractor never saw. ↓ lower is better, "
+        "↑ higher is better. Only the primary family carries the verdict; the others are **exploratory**, their "
+        "intervals at "
         "alpha / m (Bonferroni over the m secondary metrics).", "",
         *secondary_table(result), "",
         f"![metrics per seed]({figures['metrics']})" if "metrics" in figures else "", "",

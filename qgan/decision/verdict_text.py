@@ -1,4 +1,4 @@
-"""The verdicts in words: the primary verdict, the ladder, the A/A check, what n seeds can show.
+"""The verdicts in words: the primary family's verdicts, the ladder, the A/A check, what n seeds can show.
 
 Everything here reads the typed ``verdicts`` of ``metrics/evaluate.json``
 (:func:`qgan.decision.verdict.values_to_verdicts`) and the ladder's own data
@@ -38,6 +38,17 @@ def reach_text(p: dict) -> str:
             f"({need_text(rng['sd_low']['equivalent'])}–{need_text(rng['sd_high']['equivalent'])})")
 
 
+def endpoints_of(c: dict) -> list[dict]:
+    """A comparison's primary-family entries, quality first (the diversity one is absent when the
+    design judges the primary alone)."""
+    return [e for e in (c["primary"], c.get("diversity")) if e]
+
+
+def endpoints_text(c: dict) -> str:
+    """``FID-LeNet 1.2 [-0.5, 3.0], coverage (k=5) ...`` with each endpoint's own verdict."""
+    return "; ".join(f"{METRICS[e['metric']][0]} {interval_text(e)} ({e['verdict']})" for e in endpoints_of(c))
+
+
 def inference_text(design: dict) -> str:
     level = f"{100 * (1 - design['alpha']):.0f}%"
     if design["inference"] == "anytime":
@@ -49,34 +60,45 @@ def inference_text(design: dict) -> str:
     return f"fixed-n {level} Student-t interval for the mean (valid only if the seed count was fixed in advance)"
 
 
+def family_text(design: dict) -> str:
+    """What the primary family is: endpoints with their margins and directions, and Holm."""
+    family = ((design["primary"], design["margin"]), (design.get("diversity"), design.get("diversity_margin")))
+    parts = [f"**{METRICS[m][0]}** ({'lower' if METRICS[m][1] else 'higher'} is better, margin δ = ±{num(d)})"
+             for m, d in family if m]
+    if len(parts) == 1:
+        return f"Primary endpoint: {parts[0]}"
+    return (f"Primary family: quality {parts[0]} and diversity {parts[1]}, Holm's step-down inside the "
+            "anytime-valid design (each endpoint first at α/2). The family is *better* when one endpoint is better "
+            "and none worse, *worse* when one is worse and none better, *mixed* when they disagree, *equivalent* only "
+            "when both are")
+
+
 def primary_lines(verdicts: dict) -> list[str]:
     """One line per comparison that is not a ladder rung or the A/A control."""
     design = verdicts["design"]
-    label, lower = METRICS[design["primary"]]
-    lines = [f"Primary endpoint: **{label}** ({'lower' if lower else 'higher'} is better), margin "
-             f"δ = ±{num(design['margin'])}, {inference_text(design)}. Differences are arm − {design['baseline']}, "
-             "seed by seed; each is shown as its estimate [interval].", ""]
+    lines = [f"{family_text(design)}; {inference_text(design)}. Differences are arm − {design['baseline']}, seed by "
+             "seed; each is shown as its estimate [interval].", ""]
     for name, c in verdicts["comparisons"].items():
         if is_rung(c["arm"]) or c["arm"] == NEGATIVE_CONTROL:
             continue
         p = c["primary"]
-        lines.append(f"- **{c['arm']} vs {c['baseline']}**: **{p['verdict']}** over {p['n_seeds']} paired seeds; "
-                     f"difference {interval_text(p)}. {reach_text(p).capitalize()}.")
+        lines.append(f"- **{c['arm']} vs {c['baseline']}**: **{c['verdict']}** over {p['n_seeds']} paired seeds; "
+                     f"{endpoints_text(c)}. {reach_text(p).capitalize()}.")
     return lines
 
 
 def ladder_lines(verdicts: dict) -> list[str]:
-    """The sensitivity ladder: per rung the primary difference, interval, verdict; the mildest
+    """The sensitivity ladder: per rung the family's differences, intervals and verdict; the mildest
     defect detected in each kind."""
-    rungs = [(parse_rung(c["arm"]), c["primary"]) for c in verdicts["comparisons"].values() if is_rung(c["arm"])]
+    rungs = [(parse_rung(c["arm"]), c) for c in verdicts["comparisons"].values() if is_rung(c["arm"])]
     if not rungs:
         return ["No ladder rung in `train.arms` (add e.g. `distinct-64`, `rank-8`, `bits-2`, `scale-50`): the "
                 "design's sensitivity is then unknown."]
-    lines = ["| rung | defect | difference [interval] | verdict |", "|---|---|---|---|"]
+    lines = ["| rung | defect | differences [intervals] | verdict |", "|---|---|---|---|"]
     mildest: dict[str, str] = {}
-    for rung, p in sorted(rungs, key=lambda rp: (rp[0].kind, -rp[0].n if rp[0].kind != "scale" else rp[0].n)):
-        lines.append(f"| `{rung.name}` | {rung.defect} | {interval_text(p)} | **{p['verdict']}** |")
-        if p["verdict"] in ("better", "worse"):
+    for rung, c in sorted(rungs, key=lambda rc: (rc[0].kind, -rc[0].n if rc[0].kind != "scale" else rc[0].n)):
+        lines.append(f"| `{rung.name}` | {rung.defect} | {endpoints_text(c)} | **{c['verdict']}** |")
+        if c["verdict"] in ("better", "worse", "mixed"):
             mildest.setdefault(rung.kind, rung.name)
     lines += ["", "Smallest defect detected: " + (", ".join(f"`{v}`" for v in mildest.values()) if mildest
                                                    else f"none: no rung was told apart from "
@@ -89,13 +111,12 @@ def control_lines(verdicts: dict) -> list[str]:
     c = verdicts["comparisons"].get(f"{NEGATIVE_CONTROL}_vs_{verdicts['design']['baseline']}")
     if c is None:
         return [f"- A/A control (`{NEGATIVE_CONTROL}`): not in `train.arms`; add it to check the design's calibration."]
-    p = c["primary"]
-    if p["verdict"] in ("better", "worse"):
-        return [f"- A/A control `{NEGATIVE_CONTROL}` vs {c['baseline']}: called **{p['verdict']}** "
-                f"({interval_text(p)}): **the design is miscalibrated** (two PRNG streams cannot differ); "
+    if c["verdict"] in ("better", "worse", "mixed"):
+        return [f"- A/A control `{NEGATIVE_CONTROL}` vs {c['baseline']}: called **{c['verdict']}** "
+                f"({endpoints_text(c)}): **the design is miscalibrated** (two PRNG streams cannot differ); "
                 "distrust every verdict."]
-    return [f"- A/A control `{NEGATIVE_CONTROL}` vs {c['baseline']}: **{p['verdict']}**, difference {interval_text(p)} "
-            "(as it should be: never better or worse)."]
+    return [f"- A/A control `{NEGATIVE_CONTROL}` vs {c['baseline']}: **{c['verdict']}**; {endpoints_text(c)} "
+            "(as it should be: never better, worse or mixed)."]
 
 
 def limits_lines(verdicts: dict) -> list[str]:
@@ -118,7 +139,7 @@ def limits_lines(verdicts: dict) -> list[str]:
                 f"{need_text(p['seeds_needed']['detect'])} seeds; to show equivalence: about "
                 f"{need_text(p['seeds_needed']['equivalent'])}."]
     return [f"With {p['n_seeds']} paired seeds this design detects (power 0.8) only a difference of about "
-            f"{num(p['mde'])} in the primary metric; anything smaller is likely to come out inconclusive, and "
+            f"{num(p['mde'])} in {METRICS[p['metric']][0]}; anything smaller is likely to come out inconclusive, and "
             f"equivalence within ±{num(p['margin'])} needs about {need_text(p['seeds_needed']['equivalent'])} seeds. "
             "An inconclusive verdict here is the expected result of too few seeds, not evidence of no effect."]
 

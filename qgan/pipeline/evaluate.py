@@ -5,7 +5,7 @@
 assigns it (:func:`check_training_noise`), scores the runs (:func:`qgan.scoring.score.score_runs`),
 and assembles ``metrics/evaluate.json`` (:func:`scores_to_result`): per-seed values, per-arm
 summaries, the floors, the verdicts (:func:`qgan.decision.verdict.values_to_verdicts`, the code
-``qgan compare`` runs), the primary metric's variance components and the noise accounting. Then
+``qgan compare`` runs), each family endpoint's variance components and the noise accounting. Then
 the figures, and each run's metrics on MLflow (:func:`qgan.pipeline.evaluate_log.log_evaluation`).
 """
 from __future__ import annotations
@@ -110,7 +110,8 @@ def scores_to_result(scores: Scores, params: Params, n_test: int, pool_bytes: in
     result["accounting"] = records_to_accounting(scores.noise, pool_bytes)
     if result["accounting"]["overlaps"] or result["accounting"]["outside_pool"]:
         raise QganError(f"noise accounting: pool ranges overlap or lie outside the pool: {result['accounting']}")
-    result["variance"] = variance_components(scores.values, scores.redraws, cfg.primary, BASELINE_ARM, EVAL_REDRAWS)
+    result["variance"] = {metric: variance_components(scores.values, scores.redraws.get(metric, {}), metric,
+                                                      BASELINE_ARM, EVAL_REDRAWS) for metric in cfg.family}
     result["verdicts"] = (values_to_verdicts(scores.values, Design.from_params(cfg))
                           if BASELINE_ARM in scores.values else None)
     return result

@@ -16,9 +16,9 @@ DESCRIPTION_TAG = "mlflow.note.content"  # what the MLflow UI shows as a run's d
 def log_evaluation(result: dict, checkpoints: dict[tuple[str, int], dict], params: Params, manifest: dict,
                    data_digest: str, artifacts: list[Path]) -> None:
     """Each run's ``eval_<metric>``; on the parent run the per-arm means (``<arm>/<metric>``), each
-    comparison's primary estimate (median or mean: tag ``estimand.<pair>``), interval and verdict
-    (``<arm>_vs_<baseline>/primary_*``, tag ``verdict.<pair>``), the description, the metrics file and
-    figures; then the parent is finished."""
+    comparison's family endpoints' estimates (median or mean: tag ``estimand.<pair>``) and intervals
+    (``<arm>_vs_<baseline>/primary_*`` and ``/diversity_*``), the family's verdict (tag
+    ``verdict.<pair>``), the description, the metrics file and figures; then the parent is finished."""
     children = []
     for (arm, seed), checkpoint in checkpoints.items():
         run = tracking.RunLogger.find_training(arm, seed, checkpoint["generator_sha256"])
@@ -37,11 +37,12 @@ def log_evaluation(result: dict, checkpoints: dict[tuple[str, int], dict], param
             tracking.TAG_EXTRACTOR: result["extractor"]["sha256"]}
     if result["verdicts"]:
         for pair, c in result["verdicts"]["comparisons"].items():
-            p = c["primary"]
-            rows += [(f"{pair}/primary_{k}", x, 0) for k, x in (
-                ("diff", p["estimate"]), ("low", p["interval"][0]), ("high", p["interval"][1]), ("mde", p["mde"]))
-                if x is not None]
-            tags[f"verdict.{pair}"], tags[f"estimand.{pair}"] = p["verdict"], p["estimand"]
+            for role in ("primary", "diversity"):
+                e = c.get(role)
+                rows += [(f"{pair}/{role}_{k}", x, 0) for k, x in (
+                    ("diff", e["estimate"]), ("low", e["interval"][0]), ("high", e["interval"][1]), ("mde", e["mde"]))
+                    if x is not None] if e else []
+            tags[f"verdict.{pair}"], tags[f"estimand.{pair}"] = c["verdict"], c["primary"]["estimand"]
         tags[DESCRIPTION_TAG] = verdicts_to_markdown(result)
     parent.log_metrics(rows)
     parent.set_tags(tags)

@@ -15,16 +15,18 @@ def training_runs(root: Path | None = None) -> list:
                                              max_results=50_000)
 
 
-def mlflow_values(metric: str, root: Path | None = None) -> dict[str, dict[int, dict[str, float]]]:
-    """``values[arm][seed][metric]`` from the training runs' ``eval_<metric>`` (latest per arm and seed)."""
+def mlflow_values(metrics: tuple[str, ...], root: Path | None = None) -> dict[str, dict[int, dict[str, float]]]:
+    """``values[arm][seed][metric]`` from the training runs' ``eval_<metric>`` for each of ``metrics``
+    (latest per arm and seed; runs that lack one are left out)."""
     values: dict[str, dict[int, dict[str, float]]] = {}
     for run in sorted(training_runs(root), key=lambda r: r.info.start_time):
-        tags, metrics = run.data.tags, run.data.metrics
-        if f"eval_{metric}" in metrics:
+        tags, logged = run.data.tags, run.data.metrics
+        if all(f"eval_{m}" in logged for m in metrics):
             values.setdefault(tags[tracking.TAG_ARM], {})[int(tags[tracking.TAG_SEED])] = {
-                metric: metrics[f"eval_{metric}"]}
+                m: logged[f"eval_{m}"] for m in metrics}
     if not values:
-        raise QganError(f"the MLflow store has no training run with eval_{metric}; run the pipeline first")
+        raise QganError(f"the MLflow store has no training run with {', '.join(f'eval_{m}' for m in metrics)}; "
+                        "run the pipeline first")
     return values
 
 

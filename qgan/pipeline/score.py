@@ -79,21 +79,21 @@ def run_score(params: Params, images_path: Path, classifier: Path, data: Path, c
     with torch.no_grad():
         feats, probs = images_to_outputs(model, images, cfg.batch_size)
     m = features_to_metrics(reference, feats, probs, cfg.kid_subsets, cfg.kid_subset_size)
-    return {"n_images": int(len(images)), "n_test": int(len(test.labels)), "primary": cfg.primary,
+    return {"n_images": int(len(images)), "n_test": int(len(test.labels)), "family": list(cfg.family),
             "extractor": {"name": EXTRACTOR_NAME, "sha256": state_dict_sha256(model)},
             "metrics": {k: float(m[k]) for k in METRICS}, "kid_std": float(m["kid_std"]),
             "class_counts": [int(c) for c in m["class_counts"]]}
 
 
 def score_to_lines(result: dict) -> list[str]:
-    """What ``qgan score`` prints: the primary metric, every secondary one, the class histogram."""
-    label, lower = METRICS[result["primary"]]
+    """What ``qgan score`` prints: the primary family, every secondary metric, the class histogram."""
     m = result["metrics"]
     lines = [f"{result['n_images']:,} images scored against {result['n_test']:,} real test digits; extractor "
-             f"{result['extractor']['name']} {result['extractor']['sha256'][:16]}...",
-             f"primary: {label} {m[result['primary']]:.4f} ({'lower' if lower else 'higher'} is better)"]
+             f"{result['extractor']['name']} {result['extractor']['sha256'][:16]}..."]
+    lines += [f"{role}: {METRICS[k][0]} {m[k]:.4f} ({'lower' if METRICS[k][1] else 'higher'} is better)"
+              for role, k in zip(("primary (quality)", "primary (diversity)"), result["family"])]
     lines += [f"  {METRICS[k][0]:<30} {v:.4f}" + (f" (sd over subsets {result['kid_std']:.4f})" if k == "kid" else "")
-              for k, v in m.items() if k != result["primary"]]
+              for k, v in m.items() if k not in result["family"]]
     lines += [f"class histogram (digits 0-9): {' '.join(map(str, result['class_counts']))}",
               "FID-like metrics are biased in N: compare only at equal N (the evaluate stage scores "
               "evaluate.n_samples images per generator)."]

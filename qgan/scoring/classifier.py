@@ -1,5 +1,10 @@
 """The feature extractor: a small LeNet-like CNN, its training, its features and class
-probabilities for a batch of images, and the versioned digests that pin it."""
+probabilities for a batch of images, the effective rank of its feature space, and the
+versioned digests that pin it.
+
+It trains on the training digits less the last ``classifier.holdout`` (:func:`split_holdout`:
+MNIST's validation 10,000), so the real-data floor is computed on digits it has never seen.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -39,6 +44,25 @@ class Classifier(nn.Module):
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(img))
+
+
+def split_holdout(train: Split, holdout: int) -> tuple[Split, Split]:
+    """``(fit, held)``: the first ``n - holdout`` training digits (the extractor learns from them) and
+    the last ``holdout`` (never seen by it: the real floor). One line if ``holdout`` exceeds ``n / 2``."""
+    n = len(train.labels)
+    if holdout > n // 2:
+        raise QganError(f"params.yaml: classifier.holdout: {holdout} is not allowed (at most half of the {n} "
+                        "training digits)")
+    return train.take(np.arange(n - holdout)), train.take(np.arange(n - holdout, n))
+
+
+def features_to_rank(features: np.ndarray) -> dict:
+    """How many directions a feature space uses: for features ``(n, D)`` with covariance eigenvalues
+    ``l_1..l_D``, the participation ratio ``(sum l)^2 / sum l^2`` (1 if one direction carries all
+    the variance, D if all carry the same), and the trace ``sum l``."""
+    eig = np.clip(np.linalg.eigvalsh(np.cov(np.asarray(features, dtype=np.float64), rowvar=False)), 0, None)
+    return {"feature_dim": int(features.shape[1]), "effective_rank": float(eig.sum() ** 2 / (eig ** 2).sum()),
+            "trace": float(eig.sum())}
 
 
 def train_classifier(train: Split, cfg: ClassifierConfig, device: torch.device,

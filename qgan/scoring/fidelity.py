@@ -6,9 +6,10 @@ blocks so memory stays ``O(block x max(n, m))``.
 - KID (Binkowski et al. 2018): unbiased MMD^2 with the kernel ``k(a, b) = (a.b / D + 1)^3``,
   averaged over random subsets of equal size; reported with its standard deviation.
 - Precision and recall (Kynkaanniemi et al. 2019, k = 3): each real sample owns a ball of
-  radius ``r_k(x)``, its distance to its k-th nearest real neighbour; precision is the share
-  of generated samples inside some real ball; recall the share of real samples inside some
-  generated ball (radii from the generated set).
+  radius ``r_k(x)``, its distance to its k-th nearest distinct real neighbour; precision is the
+  share of generated samples inside some real ball; recall the share of real samples inside
+  some generated ball (radii from the generated set's distinct points, so repeated images do
+  not shrink the balls to 0).
 - Density and coverage (Naeem et al. 2020, k = 5): density
   ``(1 / (k m)) sum_j sum_i 1[||y_j - x_i|| <= r_k(x_i)]``; coverage
   ``(1 / n) sum_i 1[min_j ||x_i - y_j|| <= r_k(x_i)]``.
@@ -33,39 +34,39 @@ def pairwise_distances(a: np.ndarray, b: np.ndarray, block: int = BLOCK):
 
 
 def kth_neighbour_radii(x: np.ndarray, k: int) -> np.ndarray:
-    """``(n,)`` distance of each row of ``x`` to its k-th nearest other row."""
-    radii = np.empty(len(x))
-    for start, d in pairwise_distances(x, x):
-        # the row itself is at distance 0: the k-th neighbour is the (k+1)-th smallest
-        radii[start:start + len(d)] = np.partition(d, k, axis=1)[:, k]
-    return radii
+    """``(n,)`` distance of each row of ``x`` to its k-th nearest *distinct* other row.
+
+    Exact duplicates are merged first: a generator that repeats few images would otherwise give
+    every copy a radius of 0 (its k-th neighbour is a copy of itself), which makes recall exactly
+    0 whatever the images are, a tie artefact rather than a graded measure. On rows without
+    duplicates this is the usual k-NN radius (prdc's, Kynkaanniemi et al.'s)."""
+    unique, inverse = np.unique(np.asarray(x), axis=0, return_inverse=True)
+    radii = np.zeros(len(unique))  # at most k distinct rows own no balls
+    if len(unique) > k:
+        for start, d in pairwise_distances(unique, unique):
+            # the row itself is at distance 0: the k-th neighbour is the (k+1)-th smallest
+            radii[start:start + len(d)] = np.partition(d, k, axis=1)[:, k]
+    return radii[inverse.reshape(-1)]
 
 
-def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3,
-                     real_radii: np.ndarray | None = None) -> tuple[float, float]:
-    """``real_radii``: :func:`kth_neighbour_radii` of ``real`` at ``k``, if already known."""
-    def share_inside(points, centres, radii):
-        inside = np.zeros(len(points), dtype=bool)
-        for start, d in pairwise_distances(points, centres):
-            inside[start:start + len(d)] = (d <= radii[None, :]).any(axis=1)
-        return float(inside.mean())
-
-    if real_radii is None:
-        real_radii = kth_neighbour_radii(real, k)
-    return (share_inside(fake, real, real_radii),
-            share_inside(real, fake, kth_neighbour_radii(fake, k)))
-
-
-def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5,
-                     real_radii: np.ndarray | None = None) -> tuple[float, float]:
-    """``real_radii``: :func:`kth_neighbour_radii` of ``real`` at ``k``, if already known."""
-    radii = kth_neighbour_radii(real, k) if real_radii is None else real_radii
-    within = 0
-    nearest = np.full(len(real), np.inf)
+def neighbour_metrics(real: np.ndarray, fake: np.ndarray, real_radii: dict[int, np.ndarray] | None = None,
+                      k_pr: int = 3, k_dc: int = 5) -> dict[str, float]:
+    """Precision and recall at ``k_pr``, density and coverage at ``k_dc`` of ``fake (m, D)`` against
+    ``real (n, D)``, from one pass over the ``(m, n)`` distances (plus the fake set's own radii).
+    ``real_radii``: ``{k: kth_neighbour_radii(real, k)}`` if already known."""
+    radii = real_radii or {k: kth_neighbour_radii(real, k) for k in (k_pr, k_dc)}
+    fake_radii = kth_neighbour_radii(fake, k_pr)
+    in_real_ball = np.zeros(len(fake), dtype=bool)   # precision: fake j inside some real ball
+    in_fake_ball = np.zeros(len(real), dtype=bool)   # recall: real i inside some fake ball
+    nearest = np.full(len(real), np.inf)             # coverage: distance of real i to its nearest fake
+    within = 0                                       # density: fake-in-real-ball pairs
     for start, d in pairwise_distances(fake, real):  # d: (block of fake, n real)
-        within += int((d <= radii[None, :]).sum())
+        in_real_ball[start:start + len(d)] = (d <= radii[k_pr][None, :]).any(axis=1)
+        in_fake_ball |= (d <= fake_radii[start:start + len(d), None]).any(axis=0)
+        within += int((d <= radii[k_dc][None, :]).sum())
         np.minimum(nearest, d.min(axis=0), out=nearest)
-    return within / (k * len(fake)), float((nearest <= radii).mean())
+    return {"precision": float(in_real_ball.mean()), "recall": float(in_fake_ball.mean()),
+            "density": within / (k_dc * len(fake)), "coverage": float((nearest <= radii[k_dc]).mean())}
 
 
 def cubic_kernel(k: np.ndarray) -> np.ndarray:

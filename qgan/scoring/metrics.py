@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qgan.scoring.fidelity import class_statistics, density_coverage, kid, kth_neighbour_radii, precision_recall
+from qgan.core.metric_registry import FID
+from qgan.scoring.fidelity import class_statistics, kid, kth_neighbour_radii, neighbour_metrics
 from qgan.scoring.frechet import features_to_statistics, statistics_to_fid
 
 PRECISION_K = 3  # neighbours for precision and recall (Kynkaanniemi et al. 2019)
@@ -32,6 +33,24 @@ def features_to_reference(real: np.ndarray) -> RealReference:
     return RealReference(real, mean, cov, {k: kth_neighbour_radii(real, k) for k in (PRECISION_K, DENSITY_K)})
 
 
+NEIGHBOUR_METRICS = ("precision", "recall", "density", "coverage")  # one pass of k-NN distances gives all four
+
+
+def features_to_endpoints(ref: RealReference, fake: np.ndarray, fake_probs: np.ndarray, endpoints: tuple[str, ...]
+                          ) -> dict[str, float]:
+    """The metrics ``endpoints`` names, computing only those when they are FID or k-NN metrics (the
+    redraws of the default family), else through :func:`features_to_metrics`."""
+    if not set(endpoints) <= {FID, *NEIGHBOUR_METRICS}:
+        every = features_to_metrics(ref, fake, fake_probs)
+        return {m: float(every[m]) for m in endpoints}
+    out = {}
+    if FID in endpoints:
+        out[FID] = statistics_to_fid(*features_to_statistics(fake), ref.mean, ref.cov)
+    if set(endpoints) & set(NEIGHBOUR_METRICS):
+        out.update(neighbour_metrics(ref.features, fake, ref.radii, PRECISION_K, DENSITY_K))
+    return {m: float(out[m]) for m in endpoints}
+
+
 def features_to_metrics(real: np.ndarray | RealReference, fake: np.ndarray, fake_probs: np.ndarray,
                         kid_subsets: int = 100, kid_subset_size: int = 1000) -> dict:
     """Every metric of :data:`METRICS` for generated features ``fake (m, D)`` (and class
@@ -39,8 +58,6 @@ def features_to_metrics(real: np.ndarray | RealReference, fake: np.ndarray, fake
     plus KID's std and the class histogram."""
     ref = real if isinstance(real, RealReference) else features_to_reference(real)
     kid_mean, kid_std = kid(ref.features, fake, kid_subsets, kid_subset_size)
-    precision, recall = precision_recall(ref.features, fake, PRECISION_K, ref.radii[PRECISION_K])
-    density, coverage = density_coverage(ref.features, fake, DENSITY_K, ref.radii[DENSITY_K])
+    neighbours = neighbour_metrics(ref.features, fake, ref.radii, PRECISION_K, DENSITY_K)
     fid = statistics_to_fid(*features_to_statistics(fake), ref.mean, ref.cov)
-    return {"fid": fid, "kid": kid_mean, "kid_std": kid_std, "precision": precision,
-            "recall": recall, "density": density, "coverage": coverage, **class_statistics(fake_probs)}
+    return {"fid": fid, "kid": kid_mean, "kid_std": kid_std, **neighbours, **class_statistics(fake_probs)}

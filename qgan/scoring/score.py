@@ -4,8 +4,9 @@ For each (arm, seed) run: draw ``n_samples`` latent vectors from the run's own `
 region, generate images, take the classifier's penultimate features and class probabilities,
 and compute every metric of :data:`qgan.core.metric_registry.METRICS` against the real test
 split at that N (:func:`qgan.scoring.metrics.features_to_metrics`). The floors are the same
-metrics for ``min(n_samples, n_train)`` real training images; the primary metric is also
-redrawn :data:`~qgan.scoring.variance.EVAL_REDRAWS` times (:func:`~qgan.scoring.variance.redraw_primary`).
+metrics for ``min(n_samples, holdout)`` real training digits the extractor never saw
+(:func:`qgan.scoring.classifier.split_holdout`); the primary family's endpoints are also redrawn
+:data:`~qgan.scoring.variance.EVAL_REDRAWS` times (:func:`~qgan.scoring.variance.redraw_family`).
 """
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ from qgan.gan.training import generate_images
 from qgan.noise.arms import POOL_ARMS
 from qgan.noise.streams import make_noise, noise_context
 from qgan.params import Params
-from qgan.scoring.classifier import EXTRACTOR_NAME, Classifier, images_to_outputs
+from qgan.scoring.classifier import EXTRACTOR_NAME, Classifier, images_to_outputs, split_holdout
 from qgan.scoring.metrics import RealReference, features_to_metrics, features_to_reference
-from qgan.scoring.variance import redraw_primary
+from qgan.scoring.variance import redraw_family
 
 
 @dataclass
@@ -32,8 +33,8 @@ class Scores:
     values: dict[str, dict[int, dict[str, float]]]  # values[arm][seed][metric]
     runs: dict[str, dict]                            # per "<arm>-<seed>": KID's std, class counts, redraws
     noise: dict[str, dict]                           # per "<arm>-<seed>": the checkpoint's accounting + eval read
-    redraws: dict[str, dict[int, list[float]]]       # redraws[arm][seed]: the primary metric per fresh redraw
-    reference: dict[str, float]                      # every metric for real training images (the floor), n_real
+    redraws: dict[str, dict[str, dict[int, list]]]   # redraws[metric][arm][seed]: a family endpoint per redraw
+    reference: dict[str, float]                      # every metric for unseen real training digits (the floor)
     extractor: dict[str, str]                        # the extractor's name and weight digest
 
 
@@ -48,7 +49,8 @@ def score_runs(checkpoints: dict[tuple[str, int], dict], classifier: Classifier,
     cfg = params.evaluate
     n, batch = cfg.n_samples, cfg.batch_size
     reference = split_to_reference(classifier, test, batch)  # the real side, once for every run
-    real = train.take(np.sort(stratified_order(train.labels, params.data.split_seed)[:n]))
+    _, held = split_holdout(train, params.classifier.holdout)  # digits the extractor never saw
+    real = held.take(np.sort(stratified_order(held.labels, params.data.split_seed)[:n]))
     real_feats, real_probs = images_to_outputs(classifier, uint8_to_images(real.images), batch)
 
     def score(feats, probs):
@@ -65,10 +67,12 @@ def score_runs(checkpoints: dict[tuple[str, int], dict], classifier: Classifier,
         scores.values.setdefault(arm, {})[seed] = {k: m[k] for k in METRICS}
         scores.runs[name] = {"kid_std": m["kid_std"], "class_counts": m["class_counts"]}
         scores.noise[name] = {**checkpoint["noise"], "eval": noise.record()}
-        fids = redraw_primary(generator, classifier, reference, arm, seed, n, batch, device, cfg.primary,
-                              params.convert.bits, params.convert.method)
-        if fids is not None:
-            scores.redraws.setdefault(arm, {})[seed] = scores.runs[name]["redraws"] = fids
+        redrawn = redraw_family(generator, classifier, reference, arm, seed, n, batch, device, cfg.family,
+                                params.convert.bits, params.convert.method)
+        if redrawn is not None:
+            scores.runs[name]["redraws"] = redrawn
+            for metric, per in redrawn.items():
+                scores.redraws.setdefault(metric, {}).setdefault(arm, {})[seed] = per
     scores.reference = {**{k: v for k, v in score(real_feats, real_probs).items() if k in METRICS},
                         "n_real": int(len(real.labels))}
     return scores

@@ -1,50 +1,47 @@
-"""How much of the primary metric's spread is evaluation sampling, and how much is training.
+"""How much of each primary-family endpoint's spread is evaluation sampling, and how much is training.
 
 A run's value is ``y_s = mu + a_s + e_s``: ``a_s`` the training seed's effect (variance
 ``tau^2``), ``e_s`` the evaluation draw's (variance ``sigma_e^2``: which N latent vectors were
 sampled). Re-evaluating each generator ``R`` times with fresh latent vectors
-(:func:`redraw_primary`) estimates ``sigma_e^2`` as the mean within-generator variance; the
+(:func:`redraw_family`) estimates ``sigma_e^2`` as the mean within-generator variance; the
 variance of ``y_s`` across seeds estimates ``tau^2 + sigma_e^2``, so ``tau^2`` is the
 difference (floored at 0). For a paired difference the evaluation part is the sum of the two
 arms'. Redraws use fresh PCG64 normals (the same conversion as every arm), so they are made only
 for arms whose latents are standard normal (not the ladder's rungs nor ``legacy8``). The real
-side stays the 1,000 test digits: there is no second real set of that size the classifier has
-not seen, so the real subset's share is not in ``sigma_e^2``.
+side stays the test digits (every run is compared with the same real set), so the real set's own
+sampling is not in ``sigma_e^2``: it is common to every run and cancels from paired differences.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from qgan.core.metric_registry import FID
 from qgan.gan.models import Generator
 from qgan.gan.training import generate_images
 from qgan.noise.arms import arm_info
 from qgan.noise.streams import PrngNoise
 from qgan.scoring.classifier import Classifier, images_to_outputs
-from qgan.scoring.frechet import features_to_statistics, statistics_to_fid
-from qgan.scoring.metrics import RealReference, features_to_metrics
+from qgan.scoring.metrics import RealReference, features_to_endpoints
 
 EVAL_REDRAWS = 4          # re-evaluations per generator, each with N fresh latent vectors
 REDRAW_SPAWN_KEY = 90     # first SeedSequence spawn-key word of the redraws (above every arm's: qgan.noise.arms)
 
 
-def redraw_primary(generator: Generator, classifier: Classifier, reference: RealReference, arm: str, seed: int,
-                   n: int, batch: int, device: torch.device, primary: str, bits: int, method: str
-                   ) -> list[float] | None:
-    """The primary metric of ``generator`` for :data:`EVAL_REDRAWS` fresh sets of ``n`` latents, each
-    PCG64 bytes through ``bits``-bit uniforms and ``method`` (the conversion the arm's own noise
-    had); None for an arm whose latents are not standard normal."""
+def redraw_family(generator: Generator, classifier: Classifier, reference: RealReference, arm: str, seed: int,
+                  n: int, batch: int, device: torch.device, endpoints: tuple[str, ...], bits: int, method: str
+                  ) -> dict[str, list[float]] | None:
+    """``{metric: [value per redraw]}`` of ``generator`` for each of the family's ``endpoints``, over
+    :data:`EVAL_REDRAWS` fresh sets of ``n`` latents, each PCG64 bytes through ``bits``-bit uniforms
+    and ``method`` (the conversion the arm's own noise had); None for an arm whose latents are not
+    standard normal."""
     if not arm_info(arm).standard_normal:
         return None
-    out = []
+    out: dict[str, list[float]] = {m: [] for m in endpoints}
     for r in range(EVAL_REDRAWS):
         noise = PrngNoise(np.random.SeedSequence(seed, spawn_key=(REDRAW_SPAWN_KEY, r)), bits, method)
         feats, probs = images_to_outputs(classifier, generate_images(generator, noise, n, batch), batch)
-        if primary == FID:  # the default: only the Frechet distance, not every metric
-            out.append(float(statistics_to_fid(*features_to_statistics(feats), reference.mean, reference.cov)))
-        else:
-            out.append(float(features_to_metrics(reference, feats, probs)[primary]))
+        for metric, value in features_to_endpoints(reference, feats, probs, endpoints).items():
+            out[metric].append(value)
     return out
 
 
@@ -54,7 +51,7 @@ def _var(x) -> float | None:
 
 
 def variance_components(values: dict[str, dict[int, dict]], redraws: dict[str, dict[int, list[float]]],
-                        primary: str, baseline: str, r: int) -> dict:
+                        metric: str, baseline: str, r: int) -> dict:
     """``{"metric", "redraws", "arms": {arm: {total_var, eval_var, train_var, eval_share}},
     "paired": {"<arm>_vs_<baseline>": {total_var, eval_var, eval_share, shared_latents_var}}}`` (null
     where unknown). ``shared_latents_var`` is the variance across seeds of the difference when both
@@ -62,7 +59,7 @@ def variance_components(values: dict[str, dict[int, dict]], redraws: dict[str, d
     evaluation noise across arms (common random numbers) and evaluating R times would leave."""
     arms = {}
     for arm, per in redraws.items():
-        total = _var([values[arm][s][primary] for s in per])
+        total = _var([values[arm][s][metric] for s in per])
         within = float(np.mean([_var(x) for x in per.values()])) if r > 1 and per else None
         arms[arm] = {"seeds": len(per), "total_var": total, "eval_var": within,
                      "train_var": None if total is None or within is None else max(0.0, total - within),
@@ -73,7 +70,7 @@ def variance_components(values: dict[str, dict[int, dict]], redraws: dict[str, d
             if arm == baseline:
                 continue
             seeds = sorted(set(redraws[arm]) & set(redraws[baseline]))
-            total = _var([values[arm][s][primary] - values[baseline][s][primary] for s in seeds])
+            total = _var([values[arm][s][metric] - values[baseline][s][metric] for s in seeds])
             parts = (arms[arm]["eval_var"], arms[baseline]["eval_var"])
             within = None if None in parts else parts[0] + parts[1]
             # the same redraw latents for both arms (common random numbers), averaged over the redraws
@@ -81,4 +78,4 @@ def variance_components(values: dict[str, dict[int, dict]], redraws: dict[str, d
             paired[f"{arm}_vs_{baseline}"] = {"seeds": len(seeds), "total_var": total, "eval_var": within,
                                               "eval_share": None if not total or within is None
                                               else min(1.0, within / total), "shared_latents_var": shared}
-    return {"metric": primary, "redraws": r, "arms": arms, "paired": paired}
+    return {"metric": metric, "redraws": r, "arms": arms, "paired": paired}

@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 
 from qgan.core.errors import QganError
-from qgan.decision.verdict import Design, csv_to_values, interval_to_verdict, primary_verdict, values_to_verdicts
+from qgan.decision.verdict import Design, csv_to_values, endpoint_interval, interval_to_verdict, values_to_verdicts
+
+
+def primary_verdict(d, design):
+    """The quality endpoint judged alone at alpha (as ``qgan compare --primary`` does)."""
+    return endpoint_interval(d, design.alpha, design.margin, design.primary, design.inference)
+
 
 SD_RUN, MEAN = 8.0, 80.0   # measured single-run FID-LeNet spread and level
 SD_PAIRED = SD_RUN * math.sqrt(2)
@@ -86,13 +92,15 @@ def test_every_comparison_has_one_verdict_from_the_arms_point_of_view():
     rng = np.random.default_rng(5)
     values = {arm: {s: {"fid": 50 + shift + rng.normal(0, 0.5), "precision": 0.5 - shift / 100}
                     for s in range(30)} for arm, shift in (("prng", 0.0), ("entropy", -10.0), ("torch", 0.0))}
-    out = values_to_verdicts(values, Design(margin=3.0))
+    out = values_to_verdicts(values, Design(margin=3.0, diversity=None))
     assert out["comparisons"]["entropy_vs_prng"]["verdict"] == "better"  # lower FID
     assert out["comparisons"]["entropy_vs_prng"]["secondary"]["precision"]["verdict"] == "better"  # higher precision
     assert out["comparisons"]["torch_vs_prng"]["verdict"] == "equivalent"
     assert out["design"]["inference"] == "anytime" and out["comparisons"]["torch_vs_prng"]["primary"]["mde"] > 0
     with pytest.raises(QganError, match="baseline arm 'prng' has no values"):
         values_to_verdicts({"entropy": values["entropy"]}, Design())
+    with pytest.raises(QganError, match="no coverage values: the family's diversity endpoint"):
+        values_to_verdicts(values, Design(margin=3.0))
 
 
 @pytest.mark.parametrize("text, message", [

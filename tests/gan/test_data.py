@@ -29,7 +29,7 @@ def test_stratified_order_prefixes_are_balanced():
 
 
 def test_bundled_split_is_deterministic_stratified_and_disjoint():
-    cfg = DataConfig()
+    cfg = DataConfig(source="bundled")
     train, test = load_source(cfg)
     assert (len(train.labels), len(test.labels)) == (4000, 1000)
     assert np.bincount(test.labels).tolist() == [100] * 10
@@ -40,7 +40,7 @@ def test_bundled_split_is_deterministic_stratified_and_disjoint():
 
 
 def test_subsample_and_too_many(tmp_path):
-    train, _ = load_source(DataConfig())
+    train, _ = load_source(DataConfig(source="bundled"))
     small = subsample(train, 200, 0, "n_train")
     assert np.bincount(small.labels).tolist() == [20] * 10
     with pytest.raises(QganError, match="data.n_train: 5000"):
@@ -82,7 +82,7 @@ def test_idx_errors(tmp_path):
 def test_save_and_load_roundtrip(tmp_path):
     rng = np.random.default_rng(1)
     split = Split(rng.integers(0, 256, (12, 28, 28), dtype=np.uint8), (np.arange(12) % 10).astype(np.uint8))
-    meta = save_splits(tmp_path, split, split, DataConfig())
+    meta = save_splits(tmp_path, split, split, DataConfig(source="bundled"))
     again = load_split(tmp_path, "test")
     assert np.array_equal(again.images, split.images) and meta["n_train"] == 12
     assert len(meta["digest"]) == 64

@@ -30,7 +30,8 @@ def judged(scores: dict, inference: str = "fixed") -> dict[str, str]:
     """``{metric: verdict}`` of entropy vs prng, the primary's and each secondary's."""
     values = {arm: {s: {k: m[k] for k in METRICS} for s, m in per.items()} for arm, per in scores.items()}
     c = values_to_verdicts(values, Design(margin=50.0, inference=inference))["comparisons"]["entropy_vs_prng"]
-    return {"fid": c["verdict"], **{m: x["verdict"] for m, x in c["secondary"].items()}}
+    return {"fid": c["primary"]["verdict"], "coverage": c["diversity"]["verdict"],
+            **{m: x["verdict"] for m, x in c["secondary"].items()}}
 
 
 def test_a_known_shift_is_called_worse_and_one_distribution_is_never_called_better():
@@ -56,17 +57,20 @@ def test_evaluation_writes_metrics_report_and_logs_to_parent_and_children(worksp
     assert set(result["values"]) == {"entropy", "prng", "prng2", "distinct-4"} and result["n_samples"] == 64
     comps = result["verdicts"]["comparisons"]
     assert set(comps) == {"entropy_vs_prng", "prng2_vs_prng", "distinct-4_vs_prng"}
-    assert set(comps["entropy_vs_prng"]["secondary"]) == set(METRICS) - {"fid"}
+    assert set(comps["entropy_vs_prng"]["secondary"]) == set(METRICS) - {"fid", "coverage"}
+    assert comps["entropy_vs_prng"]["diversity"]["metric"] == "coverage"
     assert comps["entropy_vs_prng"]["primary"]["n_seeds"] == 2 and comps["entropy_vs_prng"]["verdict"] in (
         "better", "worse", "equivalent", "inconclusive")
     assert comps["entropy_vs_prng"]["primary"]["interval"] == [None, None]  # 2 seeds bound nothing, anytime
     assert result["summary"]["prng"]["fid"]["n"] == 2
     assert all(0 <= v[m] <= 1 for m in ("precision", "recall", "coverage") for arm in ("entropy", "prng")
                for v in result["values"][arm].values())
-    var = result["variance"]
+    assert set(result["variance"]) == {"fid", "coverage"}  # one split per family endpoint
+    var = result["variance"]["fid"]
     assert set(var["arms"]) == {"entropy", "prng", "prng2"} and var["arms"]["prng"]["eval_var"] > 0  # not the rung
     assert 0 < var["paired"]["entropy_vs_prng"]["eval_share"] <= 1
-    assert var["paired"]["entropy_vs_prng"]["shared_latents_var"] >= 0 and len(result["runs"]["prng-0"]["redraws"]) == 4
+    assert var["paired"]["entropy_vs_prng"]["shared_latents_var"] >= 0
+    assert [len(x) for x in result["runs"]["prng-0"]["redraws"].values()] == [4, 4]
 
     # The pool accounting adds up: the entropy runs' ranges tile the pool exactly, each drawn in full.
     pool_bytes = (workspace / "pool.bin").stat().st_size

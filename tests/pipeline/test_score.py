@@ -58,7 +58,7 @@ def test_every_format_of_the_same_digits_scores_the_same(instrument, tmp_path):
         assert other["metrics"] == base["metrics"] and other["class_counts"] == base["class_counts"]
     unit = score(instrument, digits / 255.0, tmp_path / "e.npy")["metrics"]  # [0, 1] float64: equal to rounding
     assert unit == pytest.approx(base["metrics"], rel=1e-4, abs=1e-6)
-    assert base["n_images"] == 300 and base["n_test"] == 200 and base["primary"] == "fid"
+    assert base["n_images"] == 300 and base["n_test"] == 200 and base["family"] == ["fid", "coverage"]
 
 
 def test_the_instrument_sees_few_distinct_real_digits(instrument, tmp_path):
@@ -124,7 +124,7 @@ def test_the_command_prints_json_and_refuses_bad_input_in_one_line(instrument, t
     assert result["n_images"] == 50 and result["metrics"]["precision"] > 0.9  # test digits scored against themselves
     text = subprocess.run([sys.executable, "-m", "qgan.cli", "score", str(tmp_path / "good.npy"), *common],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert "primary: FID-LeNet" in text.stdout and "compare only at equal N" in text.stdout
+    assert "primary (quality): FID-LeNet" in text.stdout and "primary (diversity): coverage" in text.stdout and "compare only at equal N" in text.stdout
     bad = subprocess.run([sys.executable, "-m", "qgan.cli", "score", str(tmp_path / "bad.npy"), *common],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "shape (4, 27, 27)" in bad.stderr

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from qgan.scoring.fidelity import class_statistics, density_coverage, kid, kth_neighbour_radii, precision_recall
-from qgan.scoring.frechet import features_to_fid
+from qgan.scoring.fidelity import class_statistics, kid, kth_neighbour_radii, neighbour_metrics
+from qgan.scoring.frechet import features_to_fid, features_to_statistics, statistics_to_fid
 
 
 def sample(seed: int, n: int = 1500, d: int = 16, shift: float = 0.0) -> np.ndarray:
@@ -12,35 +12,85 @@ def sample(seed: int, n: int = 1500, d: int = 16, shift: float = 0.0) -> np.ndar
 def test_identical_sets():
     x = sample(2)
     assert features_to_fid(x, x) == pytest.approx(0.0, abs=1e-6)
-    assert precision_recall(x, x) == (1.0, 1.0)
-    density, coverage = density_coverage(x, x, k=5)
-    assert coverage == 1.0 and density == pytest.approx(6 / 5)  # each point: its own ball and k neighbours'
+    m = neighbour_metrics(x, x)
+    assert m["precision"] == m["recall"] == m["coverage"] == 1.0
+    assert m["density"] == pytest.approx(6 / 5)  # each point: its own ball and k = 5 neighbours'
 
 
 def test_two_samples_of_one_distribution():
     x, y = sample(3), sample(4)
     mean, std = kid(x, y, subsets=50, subset_size=500)
     assert abs(mean) < 3 * std / np.sqrt(50) + 1e-3
-    density, coverage = density_coverage(x, y)
-    assert 0.85 < density < 1.15 and coverage > 0.9
-    precision, recall = precision_recall(x, y)
-    assert precision > 0.6 and recall > 0.6
+    m = neighbour_metrics(x, y)
+    assert 0.85 < m["density"] < 1.15 and m["coverage"] > 0.9 and m["precision"] > 0.6 and m["recall"] > 0.6
 
 
 def test_metrics_see_a_shift_and_a_collapse():
     x, far = sample(5), sample(6, shift=1.5)
     assert kid(x, far, subsets=20, subset_size=500)[0] > 0.1
-    precision, _ = precision_recall(x, far)
-    density, coverage = density_coverage(x, far)
-    assert precision < 0.5 and density < 0.5 and coverage < 0.5
+    m = neighbour_metrics(x, far)
+    assert m["precision"] < 0.5 and m["density"] < 0.5 and m["coverage"] < 0.5
     collapsed = np.repeat(sample(7, 10), 150, axis=0) + 1e-3 * sample(8)  # 10 modes only
-    assert precision_recall(x, collapsed)[1] < 0.2  # recall sees the missing diversity
+    assert neighbour_metrics(x, collapsed)["recall"] < 0.2  # recall sees the missing diversity
 
 
 def test_radii_are_kth_neighbour_distances():
     x = np.array([[0.0], [1.0], [3.0], [7.0]])
     assert kth_neighbour_radii(x, 1).tolist() == [1.0, 1.0, 2.0, 4.0]
     assert kth_neighbour_radii(x, 2).tolist() == [3.0, 2.0, 3.0, 6.0]
+
+
+def test_repeated_images_keep_graded_radii_and_recall():
+    """K distinct images repeated to N: each copy's radius is its k-th nearest *distinct* image's
+    distance (not 0), so recall is a measured number instead of exactly 0 for every K (the tie
+    artefact a plain k-NN radius has: prdc gives 0 here)."""
+    import prdc
+
+    x = np.array([[0.0], [1.0], [3.0], [7.0]])
+    assert kth_neighbour_radii(np.repeat(x, 5, axis=0), 1).tolist() == np.repeat([1.0, 1.0, 2.0, 4.0], 5).tolist()
+    assert kth_neighbour_radii(x[:2], 3).tolist() == [0.0, 0.0]  # at most k distinct points own no balls
+    real = sample(9, 2000, 8)
+    recalls = []
+    for k in (16, 64, 256):
+        tiled = np.resize(sample(10 + k, k, 8), (2000, 8))
+        assert prdc.compute_prdc(real, tiled, 3)["recall"] == 0.0
+        recalls.append(neighbour_metrics(real, tiled)["recall"])
+    assert min(recalls) > 0.5
+    # (but recall of few points is generous, not graded: their balls are wide. Coverage, the family's
+    # diversity endpoint, uses the real radii only, so repeats can neither inflate nor zero it.)
+    coverages = [neighbour_metrics(real, np.resize(sample(10 + k, k, 8), (2000, 8)))["coverage"]
+                 for k in (16, 64, 256, 2000)]
+    assert coverages == sorted(coverages) and coverages[0] < 0.05 < 0.9 < coverages[-1]
+
+
+@pytest.mark.parametrize("seed,shift", [(0, 0.0), (1, 0.7)])
+def test_neighbour_metrics_equal_prdc_on_sets_without_duplicates(seed, shift):
+    """Cross-check with prdc 0.2 (Naeem et al.'s reference implementation): the same four numbers."""
+    import prdc
+
+    real, fake = sample(20 + seed, 700, 12), sample(40 + seed, 600, 12, shift)
+    ours = neighbour_metrics(real, fake)
+    for k, names in ((3, ("precision", "recall")), (5, ("density", "coverage"))):
+        ref = prdc.compute_prdc(real, fake, k)
+        for name in names:
+            assert ours[name] == pytest.approx(ref[name], abs=1e-9), name
+
+
+def test_fid_and_kid_equal_torch_fidelity():
+    """Cross-check with torch-fidelity 0.4: the Frechet distance of the same statistics, and the
+    unbiased cubic-kernel MMD^2 on the full sets (one subset of all rows: no sampling)."""
+    import torch
+    from torch_fidelity.metric_fid import fid_statistics_to_metric
+    from torch_fidelity.metric_kid import kid_features_to_metric
+
+    real, fake = sample(30, 800, 24), 1.3 * sample(31, 800, 24, 0.4)
+    (m1, c1), (m2, c2) = features_to_statistics(real), features_to_statistics(fake)
+    ref = fid_statistics_to_metric({"mu": m1, "sigma": c1}, {"mu": m2, "sigma": c2}, False)
+    assert statistics_to_fid(m2, c2, m1, c1) == pytest.approx(ref["frechet_inception_distance"], rel=1e-6)
+    ours, spread = kid(real, fake, subsets=1, subset_size=800)
+    ref = kid_features_to_metric(torch.from_numpy(real), torch.from_numpy(fake), kid_subsets=1,
+                                 kid_subset_size=800, verbose=False)
+    assert spread == 0 and ours == pytest.approx(ref["kernel_inception_distance_mean"], rel=1e-6)
 
 
 def test_class_statistics():

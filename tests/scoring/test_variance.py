@@ -9,7 +9,7 @@ from qgan.noise.streams import PrngNoise
 from qgan.scoring.classifier import Classifier, images_to_outputs
 from qgan.scoring.frechet import features_to_statistics, statistics_to_fid
 from qgan.scoring.metrics import features_to_reference
-from qgan.scoring.variance import EVAL_REDRAWS, REDRAW_SPAWN_KEY, redraw_primary
+from qgan.scoring.variance import EVAL_REDRAWS, REDRAW_SPAWN_KEY, redraw_family
 
 N, BATCH = 200, 100
 
@@ -24,8 +24,9 @@ def scoring():
 
 def redraws(scoring, arm, bits, method):
     generator, classifier, reference = scoring
-    return redraw_primary(generator, classifier, reference, arm, 3, N, BATCH, torch.device("cpu"), "fid", bits,
-                          method)
+    out = redraw_family(generator, classifier, reference, arm, 3, N, BATCH, torch.device("cpu"), ("fid", "coverage"),
+                        bits, method)
+    return None if out is None else out["fid"]
 
 
 def test_redraws_use_the_runs_conversion(scoring):
@@ -39,6 +40,9 @@ def test_redraws_use_the_runs_conversion(scoring):
         feats, _ = images_to_outputs(classifier, generate_images(generator, noise, N, BATCH), BATCH)
         expected.append(float(statistics_to_fid(*features_to_statistics(feats), reference.mean, reference.cov)))
     assert box == expected and len(set(box)) == EVAL_REDRAWS  # four different fresh draws
+    family = redraw_family(generator, classifier, reference, "prng", 3, N, BATCH, torch.device("cpu"),
+                           ("fid", "coverage"), 24, "box_muller")
+    assert family["fid"] == box and len(family["coverage"]) == EVAL_REDRAWS  # the diversity endpoint too
     inverse = redraws(scoring, "prng", 24, "inverse_cdf")
     assert len(inverse) == EVAL_REDRAWS and all(a != b for a, b in zip(inverse, box))
     assert redraws(scoring, "entropy", 16, "box_muller") != box  # the bit depth matters too
