@@ -205,10 +205,10 @@ class EvaluateConfig(Section):
     kid_subsets: int = key(100, Int(low=1), "random subsets averaged by KID")
     kid_subset_size: int = key(1000, Int(low=2), "images per KID subset (well below n_samples, so subsets differ)")
     primary: str = key("fid", OneOf(tuple(METRICS)), "quality endpoint of the primary family (others: exploratory)")
-    margin: float = key(8.0, Number(0.0, 1e9), "its equivalence margin, in its units (README: why)")
+    margin: float = key(10.0, Number(0.0, 1e9), "its equivalence margin: about one prng seed sd (README: why)")
     diversity: str | None = key("coverage", OneOf((*METRICS, None)),
                                 "diversity endpoint of the family (Holm with the primary); null: primary alone")
-    diversity_margin: float = key(0.02, Number(0.0, 1e9), "its equivalence margin, in its units (README: why)")
+    diversity_margin: float = key(0.01, Number(0.0, 1e9), "its equivalence margin: about one prng seed sd (README)")
 
     @property
     def family(self) -> tuple[str, ...]:

@@ -146,8 +146,8 @@ def test_compare_options_are_checked_as_params_are(tmp_path):
         assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
         assert f"qgan compare options: {key} is not allowed" in bad.stderr, bad.stderr
     ok = _qgan("compare", str(values), "--primary", "fid", "--alpha", "0.1", "--json")
-    assert json.loads(ok.stdout)["design"] == {"primary": "fid", "margin": 8.0, "diversity": None,
-                                               "diversity_margin": 0.02, "alpha": 0.1, "inference": "anytime",
+    assert json.loads(ok.stdout)["design"] == {"primary": "fid", "margin": 10.0, "diversity": None,
+                                               "diversity_margin": 0.01, "alpha": 0.1, "inference": "anytime",
                                                "baseline": "prng"}
 
 

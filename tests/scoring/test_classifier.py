@@ -32,11 +32,9 @@ def test_metrics_of_two_extractors_are_not_compared():
         same_extractor({"classifier.pt": "a" * 64, "classifier.json": "b" * 64})
 
 
-@pytest.mark.integration
-def test_the_default_classifier_is_the_versioned_extractor(tmp_path):
-    """A fresh default classifier stage (pinned numerics) gives exactly the versioned weights;
-    the stage's own check would stop it otherwise, so this also proves the registry is not empty."""
-    import json
+@pytest.fixture(scope="module")
+def default_extractor(tmp_path_factory):
+    """The default classifier stage run fresh (pinned numerics) on the default data: its folder."""
     import os
     import subprocess
     import sys
@@ -44,16 +42,72 @@ def test_the_default_classifier_is_the_versioned_extractor(tmp_path):
     from qgan.core.numerics import PINNED, SWITCH
     from qgan.gan.data import source_to_data_dir
     from qgan.params import DataConfig
+    from tests.conftest import ROOT
+
+    folder = tmp_path_factory.mktemp("extractor")
+    source_to_data_dir(DataConfig(), folder / "data")
+    env = {k: v for k, v in os.environ.items() if k not in PINNED and k != SWITCH}
+    out = subprocess.run([sys.executable, "-m", "stages.classifier", "--params", str(ROOT / "params.yaml"), "--data",
+                          str(folder / "data"), "--out", str(folder / "classifier.pt"), "--metrics",
+                          str(folder / "classifier.json")], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return folder
+
+
+@pytest.mark.integration
+def test_the_default_classifier_is_the_versioned_extractor(default_extractor):
+    """A fresh default classifier stage gives exactly the versioned weights, with test accuracy at
+    least 0.99 on the full MNIST; the stage's own check would stop it otherwise, so this also proves
+    the registry is not empty."""
+    import json
+
     from qgan.scoring.classifier import VERSIONED_EXTRACTORS
     from tests.conftest import ROOT
 
-    source_to_data_dir(DataConfig(), tmp_path / "data")
-    env = {k: v for k, v in os.environ.items() if k not in PINNED and k != SWITCH}
-    out = subprocess.run([sys.executable, "-m", "stages.classifier", "--params", str(ROOT / "params.yaml"), "--data",
-                          str(tmp_path / "data"), "--out", str(tmp_path / "classifier.pt"), "--metrics",
-                          str(tmp_path / "classifier.json")], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    metrics = json.loads((tmp_path / "classifier.json").read_text())
+    metrics = json.loads((default_extractor / "classifier.json").read_text())
     assert VERSIONED_EXTRACTORS[metrics["extractor_key"]] == metrics["extractor_sha256"]
+    assert metrics["test_accuracy"] >= 0.99 and (metrics["n_train"], metrics["n_holdout"]) == (50000, 10000)
     assert metrics == json.loads((ROOT / "metrics" / "classifier.json").read_text())  # the committed default run's
+
+
+@pytest.mark.integration
+def test_the_family_separates_few_distinct_real_digits_from_real_data(default_extractor):
+    """Real images only (no generator): N = 2,000 digits the extractor never saw, either 2,000
+    different ones (five disjoint sets: the real-vs-real spread) or K distinct ones repeated to N,
+    each scored against the 10,000 test digits. Both family endpoints must put K = 64 many
+    real-vs-real spreads away (FID up, coverage down), and K = 640 still clearly apart."""
+    import numpy as np
+    import torch
+
+    from qgan.core.runtime import make_deterministic
+    from qgan.gan.data import load_split
+    from qgan.gan.models import uint8_to_images
+    from qgan.pipeline.evaluate import load_extractor
+    from qgan.scoring.classifier import images_to_outputs, split_holdout
+    from qgan.scoring.metrics import features_to_endpoints
+    from qgan.scoring.score import split_to_reference
+
+    make_deterministic(2)
+    model = load_extractor(default_extractor / "classifier.pt", default_extractor / "classifier.json",
+                           torch.device("cpu"))
+    data = default_extractor / "data"
+    reference = split_to_reference(model, load_split(data, "test"), 500)
+    _, held = split_holdout(load_split(data, "train"), 10000)
+    feats = images_to_outputs(model, uint8_to_images(held.images), 500)[0]
+    n, family = 2000, ("fid", "coverage")
+    real = [features_to_endpoints(reference, feats[i * n:(i + 1) * n], None, family) for i in range(5)]
+    mean = {m: np.mean([r[m] for r in real]) for m in family}
+    sd = {m: np.std([r[m] for r in real], ddof=1) for m in family}
+    rng = np.random.default_rng(0)
+    print(f"real vs test, N = {n} (5 disjoint sets): FID {mean['fid']:.3f} ± {sd['fid']:.3f}, "
+          f"coverage {mean['coverage']:.4f} ± {sd['coverage']:.4f}")
+    away = {}
+    for k in (64, 640):
+        tiled = feats[np.resize(rng.choice(len(feats), k, replace=False), n)]
+        m = features_to_endpoints(reference, tiled, None, family)
+        away[k] = {x: (m[x] - mean[x]) / sd[x] for x in family}
+        print(f"{k} distinct real digits repeated to {n}: FID {m['fid']:.3f} ({away[k]['fid']:+.0f} sd), "
+              f"coverage {m['coverage']:.4f} ({away[k]['coverage']:+.0f} sd)")
+    assert away[64]["fid"] > 20 and away[64]["coverage"] < -20
+    assert away[640]["fid"] > 5 and away[640]["coverage"] < -5
