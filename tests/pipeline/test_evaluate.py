@@ -87,10 +87,10 @@ def test_evaluation_writes_metrics_report_and_logs_to_parent_and_children(worksp
 
     report = report_in(workspace, tiny_params)
     assert report.startswith("# qgan report") and report.index("## Verdict") < report.index("## All metrics")
-    assert "Primary endpoint: **FID-LeNet**" in report and "anytime-valid 95% confidence sequence" in report
+    assert "Primary family: quality **FID-LeNet**" in report and "anytime-valid 95% confidence sequence" in report
     assert "- A/A control `prng2` vs prng: " in report and "| `distinct-4` | only K distinct latent vectors |" in report
-    assert "With 2 paired seeds the anytime-valid interval cannot bound the difference yet (it needs at least 8 " \
-        "seeds at alpha 0.05)" in report and "exploratory" in report
+    assert "With 2 paired seeds the anytime-valid interval cannot bound the difference yet (it needs at least 9 " \
+        "seeds at alpha 0.025)" in report and "exploratory" in report
     assert "FID-LeNet" in report and "train/entropy-0/entropy-0/samples.png" in report and "not comparable" in report
     assert "train/prng-1/prng-1/losses.png" in report and "![verdicts](verdicts.png)" in report
     assert "16 tests judged as one family at alpha = 0.01 (Holm)" in report
@@ -116,7 +116,7 @@ def test_evaluation_writes_metrics_report_and_logs_to_parent_and_children(worksp
                          capture_output=True, text=True, cwd=workspace)
     assert out.returncode == 0, out.stderr
     assert "4 arms trained per seed" in out.stdout and "s per training run (median recorded here)" in out.stdout
-    assert "entropy_vs_prng: pilot 2 seeds, sd of differences" in out.stdout
+    assert "entropy_vs_prng fid: pilot 2 seeds, sd of differences" in out.stdout
 
     (a, b), (c, d) = result["noise"]["entropy-1"]["train"]["normals"], result["noise"]["entropy-1"]["train"]["bytes"]
     assert a == result["noise"]["entropy-0"]["eval"]["normals"][1] and (c, d) == (3 * a, 3 * b)  # slot 1 follows slot 0
@@ -137,7 +137,7 @@ def test_evaluation_writes_metrics_report_and_logs_to_parent_and_children(worksp
     assert parent.data.metrics["entropy_vs_prng/primary_diff"] == pytest.approx(
         comps["entropy_vs_prng"]["primary"]["mean"])
     assert parent.data.tags["verdict.distinct-4_vs_prng"] == comps["distinct-4_vs_prng"]["verdict"]
-    assert parent.data.tags["mlflow.note.content"].startswith("Primary endpoint: **FID-LeNet**")
+    assert parent.data.tags["mlflow.note.content"].startswith("Primary family: quality **FID-LeNet**")
     assert len(parent.data.tags["evaluated_runs"].split(",")) == 8
     children = client.search_runs([parent.info.experiment_id], f"tags.`{tracking.TAG_PARENT}` = '{parent.info.run_id}'")
     assert len(children) == 8
