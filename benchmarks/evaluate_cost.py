@@ -3,11 +3,12 @@
 Ours: everything the evaluate stage does per generator at ``evaluate.n_samples`` (10,000): draw
 N latents, generate, extract features and class probabilities, every metric against the 10,000
 test-digit reference (FID, KID over 100 subsets of 1,000, precision/recall/density/coverage in
-one pass of distances, class statistics), and the 4 redraws of the primary family (FID and
-coverage). The reference's own features and radii, computed once per evaluation, are timed
-apart. Baseline: one run's training on the default recipe, timed as a block of 4 trains it
-(the train stage's unit) for ``--steps`` steps and scaled to the recipe's 4 x 938 steps; random
-pixels (speed does not depend on them). Goal: evaluation at most a quarter of training.
+one pass of distances, class statistics), and the ``evaluate.redraws`` redraws of the primary
+family (FID and coverage, which needs no radii of the generated set). The reference's own
+features and radii, computed once per evaluation, are timed apart. Baseline: one run's
+training on the default recipe, timed as a block of 4 trains it (the train stage's unit) for
+``--steps`` steps and scaled to the recipe's 4 x 938 steps; random pixels (speed does not
+depend on them). Goal: evaluation at most a quarter of training.
 Prints each part and last ``ratio <evaluation seconds / training seconds per run>``.
 Run: ``.venv/bin/python benchmarks/evaluate_cost.py [--steps 300]``
 """
@@ -78,9 +79,9 @@ def main() -> None:
                          lambda: images_to_outputs(classifier, images, cfg.batch_size))
     timed("every metric (FID, KID, k-NN, classes)",
           lambda: features_to_metrics(reference, feats, probs, cfg.kid_subsets, cfg.kid_subset_size))
-    timed("4 redraws of the family (fid, coverage)",
+    timed(f"{cfg.redraws} redraws of the family ({', '.join(cfg.family)})",
           lambda: redraw_family(generator, classifier, reference, "prng", 0, cfg.n_samples, cfg.batch_size, device,
-                                cfg.family, params.convert.bits, params.convert.method))
+                                cfg.family, cfg.redraws, params.convert.bits, params.convert.method))
     evaluation = sum(times.values())
     training = training_seconds_per_run(params, args.steps)
     print(f"one generator at N = {cfg.n_samples:,} vs {cfg.n_samples:,} reference features; torch threads "

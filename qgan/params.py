@@ -150,6 +150,9 @@ class SeedBlocks:
 
 @section("classifier")
 class ClassifierConfig(Section):
+    source: str = key("versioned", OneOf(("versioned", "train")),
+                      "versioned: the shipped FID-LeNet v3 (the same weights on every machine; needs the recipe "
+                      "below and data.source mnist); train: train it here")
     epochs: int = key(8, Int(low=1), "passes over the training digits it sees (test accuracy 0.99 on full MNIST)")
     batch_size: int = key(128, Int(low=1), "images per step")
     lr: float = key(0.001, Number(0.0, 1.0), "Adam learning rate")
@@ -204,6 +207,8 @@ class EvaluateConfig(Section):
     batch_size: int = key(500, Int(low=1), "images per forward pass")
     kid_subsets: int = key(100, Int(low=1), "random subsets averaged by KID")
     kid_subset_size: int = key(1000, Int(low=2), "images per KID subset (well below n_samples, so subsets differ)")
+    redraws: int = key(2, Int(low=0), "re-evaluations of each generator on fresh latents (the evaluation share of "
+                                       "the variance; 0: none)")
     primary: str = key("fid", OneOf(tuple(METRICS)), "quality endpoint of the primary family (others: exploratory)")
     margin: float = key(10.0, Number(0.0, 1e9), "its equivalence margin: about one prng seed sd (README: why)")
     diversity: str | None = key("coverage", OneOf((*METRICS, None)),

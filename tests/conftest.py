@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # A tiny pipeline: a few hundred images, one epoch, small pools (see the README's test notes).
 TINY = {"latent_dim": 8,
         "data": {"source": "bundled", "n_train": 256, "n_test": 100},
-        "classifier": {"epochs": 1, "holdout": 64},
+        "classifier": {"source": "train", "epochs": 1, "holdout": 64},
         "train": {"seeds": [0, 1], "epochs": 1, "batch_size": 32},
         "evaluate": {"n_samples": 64}}
 

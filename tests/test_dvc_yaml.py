@@ -42,12 +42,15 @@ def test_every_stage_lists_exactly_the_modules_it_imports():
     for name, stage in stages.items():
         script = f"stages/{name}.py"
         assert f"python -m stages.{name}" in stage["cmd"], name
-        listed = {d for d in stage["deps"] if d.startswith(("qgan/", "stages/"))}
+        listed = {d for d in stage["deps"] if d.startswith(("qgan/", "stages/")) and d.endswith(".py")}
+        data = [d for d in stage["deps"] if d.startswith("qgan/") and not d.endswith(".py")]  # package data
+        assert all((ROOT / d).exists() for d in data), (name, data)
         # `python -m stages.<name>` runs stages/__init__.py first (it pins the CPU numerics)
         need = closure(ROOT / script) | closure(ROOT / "stages" / "__init__.py") | {script, "stages/__init__.py"}
         if listed != need:
             wrong[name] = {"add": sorted(need - listed), "remove": sorted(listed - need)}
     assert not wrong, f"fix dvc.yaml deps: {wrong}"
+    assert "qgan/scoring/extractors" in stages["classifier"]["deps"]  # the shipped weights it loads
 
 
 def test_package_inits_hold_only_a_docstring():

@@ -11,9 +11,18 @@ every stage, replay and test process, before torch is imported::
     ATEN_CPU_CAPABILITY=avx2   ONEDNN_MAX_CPU_ISA=AVX2   MKL_CBWR=AVX2,STRICT
 
 the highest level every x86-64 machine with AVX2 supports, so AVX2 and AVX-512 machines run
-the same kernels (a CPU without AVX2 cannot: :func:`qgan.core.runtime.check_pinned` stops with
-one line). The thread count is fixed per run (``train.threads``) and recorded. numpy needs no pin here: its
-float32 log/sin/cos gave the same bits with AVX-512 dispatch disabled (AVX2) as enabled.
+the same ATen kernels (a CPU without AVX2 cannot: :func:`qgan.core.runtime.check_pinned` stops with
+one line). What this does *not* give is the same bits across CPU vendors. Measured 2026-12-02:
+the pinned default recipe on an Intel Xeon (AVX-512) gave other classifier weights and other
+generators than on the AMD EPYC machine the previous default run was made on. MKL documents why:
+its reproducible ``AVX2`` branch is honoured only on Intel CPUs (elsewhere MKL falls back to its
+``AUTO`` branch), and oneDNN promises bitwise results only run to run on one platform. Only
+``MKL_CBWR=COMPATIBLE`` is documented to match across vendors; it cost 2.0x the GAN training time
+here (102 s against 50 s a run), so it is not the default. qgan therefore ships the feature
+extractor's weights (:data:`qgan.scoring.classifier.SHIPPED`) instead of re-training them per
+machine, and a run's record says which CPU it was trained on. The thread count is fixed per
+run (``train.threads``) and recorded. numpy needs no pin here: its float32 log/sin/cos gave the
+same bits with AVX-512 dispatch disabled (AVX2) as enabled.
 
 ``QGAN_CPU_NUMERICS=native`` leaves the kernels to the CPU (faster on AVX-512, not comparable
 across machines); every run records which mode and levels it used

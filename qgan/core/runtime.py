@@ -3,6 +3,8 @@ CPU numerics this process runs with (the pin itself is set before torch loads: :
 from __future__ import annotations
 
 import os
+import platform
+from pathlib import Path
 
 import torch
 
@@ -41,6 +43,17 @@ def select_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def cpu_model() -> str:
+    """The CPU's vendor and model name (``/proc/cpuinfo``; else :func:`platform.processor`): bits
+    can differ between vendors even with pinned numerics (:mod:`qgan.core.numerics`)."""
+    try:
+        info = dict(line.split(":", 1) for line in Path("/proc/cpuinfo").read_text().splitlines()[:30] if ":" in line)
+    except OSError:
+        return platform.processor() or "unknown"
+    info = {k.strip(): v.strip() for k, v in info.items()}
+    return f"{info.get('vendor_id', 'unknown')} {info.get('model name', '')}".strip()
+
+
 def make_deterministic(threads: int) -> dict:
     """Fix thread count and ask torch for deterministic kernels (CPU and CUDA), after checking
     that the pinned CPU numerics hold (:mod:`qgan.core.numerics`).
@@ -54,4 +67,4 @@ def make_deterministic(threads: int) -> dict:
     torch.use_deterministic_algorithms(True)
     torch.backends.cudnn.benchmark = False
     return {"threads": threads, "torch": str(torch.__version__), "deterministic": True,
-            "cublas_workspace_config": os.environ["CUBLAS_WORKSPACE_CONFIG"], **numerics}
+            "cublas_workspace_config": os.environ["CUBLAS_WORKSPACE_CONFIG"], "cpu": cpu_model(), **numerics}

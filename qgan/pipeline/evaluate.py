@@ -36,7 +36,7 @@ from qgan.pipeline.evaluate_log import log_evaluation
 from qgan.pipeline.paths import checkpoint_path, train_stage
 from qgan.scoring.classifier import Classifier, same_extractor
 from qgan.scoring.score import Scores, score_runs
-from qgan.scoring.variance import EVAL_REDRAWS, variance_components
+from qgan.scoring.variance import variance_components
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ def scores_to_result(scores: Scores, params: Params, n_test: int, pool_bytes: in
     if result["accounting"]["overlaps"] or result["accounting"]["outside_pool"]:
         raise QganError(f"noise accounting: pool ranges overlap or lie outside the pool: {result['accounting']}")
     result["variance"] = {metric: variance_components(scores.values, scores.redraws.get(metric, {}), metric,
-                                                      BASELINE_ARM, EVAL_REDRAWS) for metric in cfg.family}
+                                                      BASELINE_ARM, cfg.redraws) for metric in cfg.family}
     result["verdicts"] = (values_to_verdicts(scores.values, Design.from_params(cfg))
                           if BASELINE_ARM in scores.values else None)
     return result

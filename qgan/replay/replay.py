@@ -256,6 +256,8 @@ def _replay(run_id: str, root: Path, pool: Path, data_dir: Path, fetch: bool, pr
         device = select_device(kind)
         runtime = make_deterministic(recorded_rt["threads"])
         here = {"torch": runtime["torch"], "numpy": np.__version__, "python": platform.python_version()}
+        if "cpu" in recorded_rt:  # another CPU vendor gives other bits even with pinned numerics
+            here["cpu"] = runtime["cpu"]
         drift = [f"{k} {here[k]} (recorded {recorded_rt.get(k)})" for k in here if here[k] != recorded_rt.get(k)]
         if drift:
             note("environment differs: " + ", ".join(drift))

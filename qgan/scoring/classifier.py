@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ from tqdm import tqdm
 
 from qgan.core.errors import QganError
 from qgan.gan.data import Split
-from qgan.gan.models import uint8_to_images
+from qgan.gan.models import state_dict_sha256, uint8_to_images
 from qgan.params import ClassifierConfig
 
 
@@ -109,21 +110,28 @@ def accuracy(model: Classifier, split: Split) -> float:
     return float((probs.argmax(1) == split.labels).mean())
 
 
-EXTRACTOR_NAME = "classifier penultimate (128-d), v2"  # what FID-LeNet and the other metrics are computed on
+EXTRACTOR_NAME = "classifier penultimate (128-d), v3"  # what FID-LeNet and the other metrics are computed on
+# The shipped extractor: its weights (``.pt``, a state dict) and provenance (``.json``: weight digest,
+# the data digest, classifier params and CPU numerics it was trained with, its key). Shipped rather
+# than re-trained per machine because training's last bits follow the CPU vendor (MKL honours its
+# reproducible AVX2 branch only on Intel CPUs; oneDNN promises bitwise results only on one
+# platform): an extractor re-trained elsewhere is another extractor, like Inception re-trained.
+SHIPPED = Path(__file__).with_name("extractors") / "fid-lenet-v3"
+SHIPPED_PROVENANCE: dict = json.loads(SHIPPED.with_suffix(".json").read_text())
 # The versioned extractors: for a (data digest, classifier params, numerics) key, the weight digest
-# (state_dict_sha256) its training must give. A classifier stage whose key is here and whose
-# weights differ stops instead of scoring with a different extractor.
-VERSIONED_EXTRACTORS: dict[str, str] = {
-    # FID-LeNet v2: the default data (full MNIST, its 50,000 training digits less the validation 10,000
-    # held out), default classifier params, pinned numerics
-    "05992e89ec39cb6a4b8afb32ed0e427d0899f7058a679319ecc7b6ab65a9ffe2":
-        "b775ab85715d5a9b39a598c3bf148c47c0d6e38aea557f4dc7635021c4533880",
-}
+# (state_dict_sha256) its training must give. A classifier stage that trains (``classifier.source:
+# train``) with a key here and other weights stops instead of scoring with a different extractor.
+VERSIONED_EXTRACTORS: dict[str, str] = {SHIPPED_PROVENANCE["extractor_key"]: SHIPPED_PROVENANCE["extractor_sha256"]}
+
+
+def recipe(cfg: ClassifierConfig) -> dict:
+    """The params that decide the weights (all but ``source``)."""
+    return {k: v for k, v in cfg.to_dict().items() if k != "source"}
 
 
 def extractor_key(data_digest: str, cfg: ClassifierConfig, numerics: dict) -> str:
-    """sha256 of what decides the classifier's weights: the data, its params and the CPU numerics."""
-    ident = {"data": data_digest, "classifier": cfg.to_dict(), "numerics": numerics}
+    """sha256 of what decides the classifier's weights: the data, its recipe and the CPU numerics."""
+    ident = {"data": data_digest, "classifier": recipe(cfg), "numerics": numerics}
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
 
 
@@ -133,7 +141,34 @@ def check_versioned(key: str, digest: str, versioned: dict[str, str] = VERSIONED
     if want is not None and want != digest:
         raise QganError(f"classifier: these weights have digest {digest[:16]}..., but the versioned extractor for "
                         f"this data, these params and these CPU numerics is {want[:16]}...: this machine computes "
-                        "differently, and its FID-LeNet would not compare with other machines'; nothing was written")
+                        "differently (another CPU vendor?), and its FID-LeNet would not compare with other machines'; "
+                        "set classifier.source: versioned to use the shipped weights; nothing was written")
+
+
+def load_shipped(data_digest: str, cfg: ClassifierConfig, shipped: Path = SHIPPED) -> Classifier:
+    """The shipped extractor, after checking that it was made for this data and recipe (else one
+    line: train one with ``classifier.source: train``) and that its weights are intact."""
+    prov = json.loads(shipped.with_suffix(".json").read_text())
+    if data_digest != prov["data_digest"]:
+        raise QganError(f"classifier.source: versioned: the shipped extractor was trained on the default data "
+                        f"(mnist, digest {prov['data_digest'][:16]}...), not this data ({data_digest[:16]}...); "
+                        "set classifier.source: train")
+    changed = {k: v for k, v in recipe(cfg).items() if prov["classifier"].get(k) != v}
+    if changed:
+        named = ", ".join(f"classifier.{k} {prov['classifier'].get(k)} -> {v}" for k, v in sorted(changed.items()))
+        raise QganError(f"classifier.source: versioned: the shipped extractor was trained with other params ({named}); "
+                        "set classifier.source: train, or restore them")
+    model = Classifier()
+    try:
+        model.load_state_dict(torch.load(shipped.with_suffix(".pt"), map_location="cpu", weights_only=True))
+    except (RuntimeError, OSError, EOFError) as exc:
+        raise QganError(f"{shipped.with_suffix('.pt')}: not a classifier state dict ({type(exc).__name__}); "
+                        "reinstall qgan") from None
+    digest = state_dict_sha256(model)
+    if digest != prov["extractor_sha256"]:
+        raise QganError(f"{shipped.with_suffix('.pt')}: weights have digest {digest[:16]}..., not the shipped "
+                        f"{prov['extractor_sha256'][:16]}... (damaged file); reinstall qgan")
+    return model.eval()
 
 
 def same_extractor(digests: dict[str, str]) -> str:

@@ -49,24 +49,38 @@ def kth_neighbour_radii(x: np.ndarray, k: int) -> np.ndarray:
     return radii[inverse.reshape(-1)]
 
 
+NEIGHBOUR_METRICS = ("precision", "recall", "density", "coverage")  # one pass of k-NN distances gives all four
+
+
 def neighbour_metrics(real: np.ndarray, fake: np.ndarray, real_radii: dict[int, np.ndarray] | None = None,
-                      k_pr: int = 3, k_dc: int = 5) -> dict[str, float]:
+                      k_pr: int = 3, k_dc: int = 5, metrics: tuple[str, ...] = NEIGHBOUR_METRICS
+                      ) -> dict[str, float]:
     """Precision and recall at ``k_pr``, density and coverage at ``k_dc`` of ``fake (m, D)`` against
-    ``real (n, D)``, from one pass over the ``(m, n)`` distances (plus the fake set's own radii).
-    ``real_radii``: ``{k: kth_neighbour_radii(real, k)}`` if already known."""
+    ``real (n, D)`` (those of them ``metrics`` names), from one pass over the ``(m, n)`` distances.
+    Only recall needs the fake set's own radii (an ``(m, m)`` pass and a partition, the dearest
+    part), so they are computed only when it is asked for. ``real_radii``:
+    ``{k: kth_neighbour_radii(real, k)}`` if already known."""
+    unknown = set(metrics) - set(NEIGHBOUR_METRICS)
+    if unknown:
+        raise ValueError(f"not a k-NN metric: {sorted(unknown)}")
     radii = real_radii or {k: kth_neighbour_radii(real, k) for k in (k_pr, k_dc)}
-    fake_radii = kth_neighbour_radii(fake, k_pr)
+    fake_radii = kth_neighbour_radii(fake, k_pr) if "recall" in metrics else None
     in_real_ball = np.zeros(len(fake), dtype=bool)   # precision: fake j inside some real ball
     in_fake_ball = np.zeros(len(real), dtype=bool)   # recall: real i inside some fake ball
     nearest = np.full(len(real), np.inf)             # coverage: distance of real i to its nearest fake
     within = 0                                       # density: fake-in-real-ball pairs
     for start, d in pairwise_distances(fake, real):  # d: (block of fake, n real)
-        in_real_ball[start:start + len(d)] = (d <= radii[k_pr][None, :]).any(axis=1)
-        in_fake_ball |= (d <= fake_radii[start:start + len(d), None]).any(axis=0)
-        within += int((d <= radii[k_dc][None, :]).sum())
-        np.minimum(nearest, d.min(axis=0), out=nearest)
-    return {"precision": float(in_real_ball.mean()), "recall": float(in_fake_ball.mean()),
-            "density": within / (k_dc * len(fake)), "coverage": float((nearest <= radii[k_dc]).mean())}
+        if "precision" in metrics:
+            in_real_ball[start:start + len(d)] = (d <= radii[k_pr][None, :]).any(axis=1)
+        if fake_radii is not None:
+            in_fake_ball |= (d <= fake_radii[start:start + len(d), None]).any(axis=0)
+        if "density" in metrics:
+            within += int((d <= radii[k_dc][None, :]).sum())
+        if "coverage" in metrics:
+            np.minimum(nearest, d.min(axis=0), out=nearest)
+    every = {"precision": lambda: float(in_real_ball.mean()), "recall": lambda: float(in_fake_ball.mean()),
+             "density": lambda: within / (k_dc * len(fake)), "coverage": lambda: float((nearest <= radii[k_dc]).mean())}
+    return {m: every[m]() for m in metrics}
 
 
 def cubic_kernel(k: np.ndarray) -> np.ndarray:

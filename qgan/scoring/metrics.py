@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qgan.core.metric_registry import FID
-from qgan.scoring.fidelity import class_statistics, kid, kth_neighbour_radii, neighbour_metrics
+from qgan.scoring.fidelity import NEIGHBOUR_METRICS, class_statistics, kid, kth_neighbour_radii, neighbour_metrics
 from qgan.scoring.frechet import features_to_statistics, statistics_to_fid
 
 PRECISION_K = 3  # neighbours for precision and recall (Kynkaanniemi et al. 2019)
@@ -33,9 +33,6 @@ def features_to_reference(real: np.ndarray) -> RealReference:
     return RealReference(real, mean, cov, {k: kth_neighbour_radii(real, k) for k in (PRECISION_K, DENSITY_K)})
 
 
-NEIGHBOUR_METRICS = ("precision", "recall", "density", "coverage")  # one pass of k-NN distances gives all four
-
-
 def features_to_endpoints(ref: RealReference, fake: np.ndarray, fake_probs: np.ndarray, endpoints: tuple[str, ...]
                           ) -> dict[str, float]:
     """The metrics ``endpoints`` names, computing only those when they are FID or k-NN metrics (the
@@ -47,7 +44,8 @@ def features_to_endpoints(ref: RealReference, fake: np.ndarray, fake_probs: np.n
     if FID in endpoints:
         out[FID] = statistics_to_fid(*features_to_statistics(fake), ref.mean, ref.cov)
     if set(endpoints) & set(NEIGHBOUR_METRICS):
-        out.update(neighbour_metrics(ref.features, fake, ref.radii, PRECISION_K, DENSITY_K))
+        wanted = tuple(m for m in NEIGHBOUR_METRICS if m in endpoints)
+        out.update(neighbour_metrics(ref.features, fake, ref.radii, PRECISION_K, DENSITY_K, wanted))
     return {m: float(out[m]) for m in endpoints}
 
 

@@ -6,7 +6,7 @@ and compute every metric of :data:`qgan.core.metric_registry.METRICS` against th
 split at that N (:func:`qgan.scoring.metrics.features_to_metrics`). The floors are the same
 metrics for ``min(n_samples, holdout)`` real training digits the extractor never saw
 (:func:`qgan.scoring.classifier.split_holdout`); the primary family's endpoints are also redrawn
-:data:`~qgan.scoring.variance.EVAL_REDRAWS` times (:func:`~qgan.scoring.variance.redraw_family`).
+``evaluate.redraws`` times (:func:`~qgan.scoring.variance.redraw_family`).
 """
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def score_runs(checkpoints: dict[tuple[str, int], dict], classifier: Classifier,
         scores.runs[name] = {"kid_std": m["kid_std"], "class_counts": m["class_counts"]}
         scores.noise[name] = {**checkpoint["noise"], "eval": noise.record()}
         redrawn = redraw_family(generator, classifier, reference, arm, seed, n, batch, device, cfg.family,
-                                params.convert.bits, params.convert.method)
+                                cfg.redraws, params.convert.bits, params.convert.method)
         if redrawn is not None:
             scores.runs[name]["redraws"] = redrawn
             for metric, per in redrawn.items():

@@ -5,11 +5,12 @@ A run's value is ``y_s = mu + a_s + e_s``: ``a_s`` the training seed's effect (v
 sampled). Re-evaluating each generator ``R`` times with fresh latent vectors
 (:func:`redraw_family`) estimates ``sigma_e^2`` as the mean within-generator variance; the
 variance of ``y_s`` across seeds estimates ``tau^2 + sigma_e^2``, so ``tau^2`` is the
-difference (floored at 0). For a paired difference the evaluation part is the sum of the two
-arms'. Redraws use fresh PCG64 normals (the same conversion as every arm), so they are made only
-for arms whose latents are standard normal (not the ladder's rungs nor ``legacy8``). The real
-side stays the test digits (every run is compared with the same real set), so the real set's own
-sampling is not in ``sigma_e^2``: it is common to every run and cancels from paired differences.
+difference (floored at 0), with ``seeds x (R - 1)`` degrees of freedom. For a paired
+difference the evaluation part is the sum of the two arms'. Redraws use fresh PCG64 normals
+(the same conversion as every arm), so they are made only for arms whose latents are standard
+normal (not the ladder's rungs nor ``legacy8``). The real side stays the test digits (every
+run is compared with the same real set), so the real set's own sampling is not in
+``sigma_e^2``: it is common to every run and cancels from paired differences.
 """
 from __future__ import annotations
 
@@ -23,21 +24,20 @@ from qgan.noise.streams import PrngNoise
 from qgan.scoring.classifier import Classifier, images_to_outputs
 from qgan.scoring.metrics import RealReference, features_to_endpoints
 
-EVAL_REDRAWS = 4          # re-evaluations per generator, each with N fresh latent vectors
 REDRAW_SPAWN_KEY = 90     # first SeedSequence spawn-key word of the redraws (above every arm's: qgan.noise.arms)
 
 
 def redraw_family(generator: Generator, classifier: Classifier, reference: RealReference, arm: str, seed: int,
-                  n: int, batch: int, device: torch.device, endpoints: tuple[str, ...], bits: int, method: str
-                  ) -> dict[str, list[float]] | None:
+                  n: int, batch: int, device: torch.device, endpoints: tuple[str, ...], redraws: int, bits: int,
+                  method: str) -> dict[str, list[float]] | None:
     """``{metric: [value per redraw]}`` of ``generator`` for each of the family's ``endpoints``, over
-    :data:`EVAL_REDRAWS` fresh sets of ``n`` latents, each PCG64 bytes through ``bits``-bit uniforms
-    and ``method`` (the conversion the arm's own noise had); None for an arm whose latents are not
-    standard normal."""
-    if not arm_info(arm).standard_normal:
+    ``redraws`` fresh sets of ``n`` latents (redraw ``r`` always the same set), each PCG64 bytes
+    through ``bits``-bit uniforms and ``method`` (the conversion the arm's own noise had); None
+    for an arm whose latents are not standard normal or when ``redraws`` is 0."""
+    if not arm_info(arm).standard_normal or redraws == 0:
         return None
     out: dict[str, list[float]] = {m: [] for m in endpoints}
-    for r in range(EVAL_REDRAWS):
+    for r in range(redraws):
         noise = PrngNoise(np.random.SeedSequence(seed, spawn_key=(REDRAW_SPAWN_KEY, r)), bits, method)
         feats, probs = images_to_outputs(classifier, generate_images(generator, noise, n, batch), batch)
         for metric, value in features_to_endpoints(reference, feats, probs, endpoints).items():

@@ -32,6 +32,38 @@ def test_metrics_of_two_extractors_are_not_compared():
         same_extractor({"classifier.pt": "a" * 64, "classifier.json": "b" * 64})
 
 
+def test_the_shipped_extractor_refuses_other_data_other_recipes_and_damaged_weights(tmp_path):
+    """The shipped weights load for their own data digest and recipe and give the digest their
+    provenance records; other data, another recipe or damaged bytes stop with one line."""
+    import shutil
+
+    import torch
+
+    from qgan.gan.models import state_dict_sha256
+    from qgan.scoring.classifier import SHIPPED, SHIPPED_PROVENANCE, load_shipped
+
+    data = SHIPPED_PROVENANCE["data_digest"]
+    assert state_dict_sha256(load_shipped(data, ClassifierConfig())) == SHIPPED_PROVENANCE["extractor_sha256"]
+    errors = []
+    for digest, cfg in (("0" * 64, ClassifierConfig()), (data, ClassifierConfig(epochs=4))):
+        with pytest.raises(QganError) as info:
+            load_shipped(digest, cfg)
+        errors.append(str(info.value))
+    assert "not this data" in errors[0] and "classifier.epochs 8 -> 4" in errors[1]
+    copy = tmp_path / SHIPPED.name
+    shutil.copy(SHIPPED.with_suffix(".json"), copy.with_suffix(".json"))
+    state = torch.load(SHIPPED.with_suffix(".pt"), weights_only=True)
+    state["head.bias"][0] += 1e-6  # one weight off
+    torch.save(state, copy.with_suffix(".pt"))
+    with pytest.raises(QganError, match="damaged file") as info:
+        load_shipped(data, ClassifierConfig(), copy)
+    copy.with_suffix(".pt").write_bytes(SHIPPED.with_suffix(".pt").read_bytes()[:1000])  # truncated
+    with pytest.raises(QganError, match="not a classifier state dict"):
+        load_shipped(data, ClassifierConfig(), copy)
+    errors.append(str(info.value))
+    assert all("\n" not in e for e in errors)
+
+
 @pytest.fixture(scope="module")
 def default_extractor(tmp_path_factory):
     """The default classifier stage run fresh (pinned numerics) on the default data: its folder."""
@@ -57,9 +89,9 @@ def default_extractor(tmp_path_factory):
 
 @pytest.mark.integration
 def test_the_default_classifier_is_the_versioned_extractor(default_extractor):
-    """A fresh default classifier stage gives exactly the versioned weights, with test accuracy at
-    least 0.99 on the full MNIST; the stage's own check would stop it otherwise, so this also proves
-    the registry is not empty."""
+    """The default classifier stage gives exactly the shipped weights, with test accuracy at least
+    0.99 on the full MNIST, and the committed default run's metrics (floats to 1e-9: feature
+    numerics may differ in the last bits on another CPU vendor; the weights may not)."""
     import json
 
     from qgan.scoring.classifier import VERSIONED_EXTRACTORS
@@ -67,8 +99,15 @@ def test_the_default_classifier_is_the_versioned_extractor(default_extractor):
 
     metrics = json.loads((default_extractor / "classifier.json").read_text())
     assert VERSIONED_EXTRACTORS[metrics["extractor_key"]] == metrics["extractor_sha256"]
-    assert metrics["test_accuracy"] >= 0.99 and (metrics["n_train"], metrics["n_holdout"]) == (50000, 10000)
-    assert metrics == json.loads((ROOT / "metrics" / "classifier.json").read_text())  # the committed default run's
+    assert metrics["source"] == "versioned" and metrics["test_accuracy"] >= 0.99
+    assert (metrics["n_train"], metrics["n_holdout"]) == (50000, 10000)
+    committed = json.loads((ROOT / "metrics" / "classifier.json").read_text())
+
+    def split(m: dict) -> tuple[dict, dict]:
+        return ({k: v for k, v in m.items() if isinstance(v, float)},
+                {k: v for k, v in m.items() if not isinstance(v, float)})
+    assert split(metrics)[1] == split(committed)[1]
+    assert split(metrics)[0] == pytest.approx(split(committed)[0], rel=1e-9)
 
 
 @pytest.mark.integration

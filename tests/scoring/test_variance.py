@@ -9,7 +9,9 @@ from qgan.noise.streams import PrngNoise
 from qgan.scoring.classifier import Classifier, images_to_outputs
 from qgan.scoring.frechet import features_to_statistics, statistics_to_fid
 from qgan.scoring.metrics import features_to_reference
-from qgan.scoring.variance import EVAL_REDRAWS, REDRAW_SPAWN_KEY, redraw_family
+from qgan.scoring.variance import REDRAW_SPAWN_KEY, redraw_family
+
+R = 3  # redraws in these tests
 
 N, BATCH = 200, 100
 
@@ -25,7 +27,7 @@ def scoring():
 def redraws(scoring, arm, bits, method):
     generator, classifier, reference = scoring
     out = redraw_family(generator, classifier, reference, arm, 3, N, BATCH, torch.device("cpu"), ("fid", "coverage"),
-                        bits, method)
+                        R, bits, method)
     return None if out is None else out["fid"]
 
 
@@ -35,16 +37,16 @@ def test_redraws_use_the_runs_conversion(scoring):
     generator, classifier, reference = scoring
     box = redraws(scoring, "prng", 24, "box_muller")
     expected = []
-    for r in range(EVAL_REDRAWS):
+    for r in range(R):
         noise = PrngNoise(np.random.SeedSequence(3, spawn_key=(REDRAW_SPAWN_KEY, r)), 24, "box_muller")
         feats, _ = images_to_outputs(classifier, generate_images(generator, noise, N, BATCH), BATCH)
         expected.append(float(statistics_to_fid(*features_to_statistics(feats), reference.mean, reference.cov)))
-    assert box == expected and len(set(box)) == EVAL_REDRAWS  # four different fresh draws
+    assert box == expected and len(set(box)) == R  # R different fresh draws
     family = redraw_family(generator, classifier, reference, "prng", 3, N, BATCH, torch.device("cpu"),
-                           ("fid", "coverage"), 24, "box_muller")
-    assert family["fid"] == box and len(family["coverage"]) == EVAL_REDRAWS  # the diversity endpoint too
+                           ("fid", "coverage"), R, 24, "box_muller")
+    assert family["fid"] == box and len(family["coverage"]) == R  # the diversity endpoint too
     inverse = redraws(scoring, "prng", 24, "inverse_cdf")
-    assert len(inverse) == EVAL_REDRAWS and all(a != b for a, b in zip(inverse, box))
+    assert len(inverse) == R and all(a != b for a, b in zip(inverse, box))
     assert redraws(scoring, "entropy", 16, "box_muller") != box  # the bit depth matters too
 
 
@@ -52,3 +54,9 @@ def test_only_standard_normal_arms_are_redrawn(scoring):
     assert redraws(scoring, "torch", 24, "box_muller") is not None
     for arm in ("legacy8", "distinct-64", "rank-4", "scale-50"):
         assert redraws(scoring, arm, 24, "box_muller") is None, arm
+
+
+def test_zero_redraws_make_none(scoring):
+    generator, classifier, reference = scoring
+    assert redraw_family(generator, classifier, reference, "prng", 3, N, BATCH, torch.device("cpu"),
+                         ("fid", "coverage"), 0, 24, "box_muller") is None
