@@ -90,7 +90,7 @@ def default_extractor(tmp_path_factory):
 @pytest.mark.integration
 def test_the_default_classifier_is_the_versioned_extractor(default_extractor):
     """The default classifier stage gives exactly the shipped weights, with test accuracy at least
-    0.99 on the full MNIST, and the committed default run's metrics (floats to 1e-9: feature
+    0.99 on the full MNIST, and the committed default run's metrics (floats to 1e-6: feature
     numerics may differ in the last bits on another CPU vendor; the weights may not)."""
     import json
 
@@ -107,7 +107,7 @@ def test_the_default_classifier_is_the_versioned_extractor(default_extractor):
         return ({k: v for k, v in m.items() if isinstance(v, float)},
                 {k: v for k, v in m.items() if not isinstance(v, float)})
     assert split(metrics)[1] == split(committed)[1]
-    assert split(metrics)[0] == pytest.approx(split(committed)[0], rel=1e-9)
+    assert split(metrics)[0] == pytest.approx(split(committed)[0], rel=1e-6)
 
 
 @pytest.mark.integration
