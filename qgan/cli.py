@@ -188,6 +188,33 @@ def cmd_ui(args: argparse.Namespace) -> None:
                               "--port", str(args.port)])
 
 
+def cmd_sweep(args: argparse.Namespace) -> None:
+    """Run the pending training items on Dask, then the rest of the pipeline once."""
+    from qgan.core.tracking import project_root
+    from qgan.sweep.sweep import SweepOptions, run_sweep, summary_lines
+
+    options = SweepOptions(args.workers, args.threads_per_worker, args.scheduler, args.remote, args.repo,
+                           args.retries, not args.quiet)
+    print("\n".join(summary_lines(run_sweep(project_root(), options))))
+
+
+def cmd_server(args: argparse.Namespace) -> None:
+    """PostgreSQL and an MLflow server on it, until interrupted."""
+    import signal
+    import threading
+
+    from qgan.sweep.servers import tracking_server
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with tracking_server(Path(args.dir), args.host, args.port, args.db_port, args.workers) as url:
+        print(f"qgan server: MLflow on PostgreSQL at {url} (store and artifacts in {args.dir}); Ctrl-C stops\n"
+              f"export MLFLOW_TRACKING_URI={url}", flush=True)
+        stop.wait()
+    print("qgan server: stopped (MLflow server and PostgreSQL)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qgan", description="qgan: QRNG vs PRNG latent noise for GANs, run by DVC and tracked by MLflow. "
@@ -272,6 +299,28 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--data", default="data/mnist", help="the data stage's folder (default: %(default)s)")
     sc.add_argument("--json", action="store_true", help="print the scores as JSON")
     sc.set_defaults(func=cmd_score)
+
+    sw = sub.add_parser("sweep", help="train the pending train@ items on Dask (LocalCluster or --scheduler), "
+                                      "then dvc repro the rest: the workspace a sequential dvc repro leaves")
+    sw.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes (default: %(default)s)")
+    sw.add_argument("--threads-per-worker", type=int, default=1,
+                    help="items at once per worker (default: %(default)s; each uses train.threads torch threads)")
+    sw.add_argument("--scheduler", help="address of a running Dask scheduler (else $DASK_SCHEDULER_ADDRESS)")
+    sw.add_argument("--remote", help="DVC remote for inputs, outputs and run-cache (default: the repo's default; "
+                                     "none: this machine's cache)")
+    sw.add_argument("--repo", help="git URL the workers clone (default: this repo's path)")
+    sw.add_argument("--retries", type=int, default=2, help="extra attempts of a failing item (default: %(default)s)")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar")
+    sw.set_defaults(func=cmd_sweep)
+
+    srv = sub.add_parser("server", help="MLflow tracking server on PostgreSQL (many writers, many hosts)")
+    srv.add_argument("--dir", default=".qgan/server", help="database, artifacts and logs (default: %(default)s)")
+    srv.add_argument("--host", default="127.0.0.1", help="MLflow's interface (default: %(default)s; "
+                                                          "secure it before opening it: README)")
+    srv.add_argument("--port", type=int, default=5000, help="MLflow's port (default: %(default)s)")
+    srv.add_argument("--db-port", type=int, help="PostgreSQL's port on 127.0.0.1 (default: a free one)")
+    srv.add_argument("--workers", type=int, default=2, help="MLflow server worker processes (default: %(default)s)")
+    srv.set_defaults(func=cmd_server)
 
     ui = sub.add_parser("ui", help="start the MLflow UI on 127.0.0.1 against the project's store")
     ui.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default: %(default)s)")
