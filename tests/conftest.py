@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import copy
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -205,3 +207,46 @@ def stop_process_group(proc) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=20)
+
+
+# Subprocesses (dvc, qgan, git) see this interpreter's tools first, no telemetry, a git identity, and
+# none of the caller's MLflow or DVC experiment settings.
+SUBPROCESS_ENV = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DVC_NO_ANALYTICS": "1",
+                  "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+                  "GIT_AUTHOR_NAME": "qgan-test", "GIT_AUTHOR_EMAIL": "test@qgan.invalid",
+                  "GIT_COMMITTER_NAME": "qgan-test", "GIT_COMMITTER_EMAIL": "test@qgan.invalid"}
+for _var in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "DVC_ROOT", "DVC_EXP_NAME", "DVC_EXP_BASELINE_REV",
+             "DASK_SCHEDULER_ADDRESS"):
+    SUBPROCESS_ENV.pop(_var, None)
+
+
+def sh(repo: Path, *cmd: str, check: bool = True, timeout: int = 600, env: dict | None = None):
+    """Run ``cmd`` in ``repo`` with :data:`SUBPROCESS_ENV`; fail with its output's tail if it fails."""
+    import subprocess
+    out = subprocess.run(cmd, cwd=repo, env=env or SUBPROCESS_ENV, capture_output=True, text=True, timeout=timeout)
+    if check and out.returncode:
+        raise AssertionError(f"{' '.join(cmd)} exited {out.returncode}\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    return out
+
+
+def tiny_repo(repo: Path, seeds: list) -> Path:
+    """A git repo (one commit) holding this checkout's files, not its results, with the :data:`TINY`
+    params and ``train.seeds = seeds``."""
+    import shutil
+    import subprocess
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout.split()
+    skip = ("dvc.lock", "metrics/", "reports/", "docs/")  # results of the default run, not the code
+    for name in files:
+        if (ROOT / name).is_file() and not name.startswith(skip):
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, repo / name)
+    params = merged(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
+    params["train"]["seeds"] = seeds
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh(repo, "git", "init", "-q", "-b", "main")
+    sh(repo, "git", "config", "user.name", "qgan-test")  # dvc exp commits need an identity
+    sh(repo, "git", "config", "user.email", "test@qgan.invalid")
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "commit", "-qm", "tiny")
+    return repo

@@ -10,33 +10,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import shutil
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import ROOT, TINY, merged
+from tests.conftest import SUBPROCESS_ENV, sh, tiny_repo
 
 pytestmark = pytest.mark.integration  # real DVC repo, dvc exp run/queue, subprocesses
 
-ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-       "MLFLOW_DISABLE_TELEMETRY": "true", "DVC_NO_ANALYTICS": "1",
-       "GIT_AUTHOR_NAME": "qgan-test", "GIT_AUTHOR_EMAIL": "test@qgan.invalid",
-       "GIT_COMMITTER_NAME": "qgan-test", "GIT_COMMITTER_EMAIL": "test@qgan.invalid"}
-for var in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "DVC_ROOT", "DVC_EXP_NAME", "DVC_EXP_BASELINE_REV"):
-    ENV.pop(var, None)
-
-
-def sh(repo: Path, *cmd: str, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
-    out = subprocess.run(cmd, cwd=repo, env=ENV, capture_output=True, text=True, timeout=timeout)
-    if check and out.returncode:
-        raise AssertionError(f"{' '.join(cmd)} exited {out.returncode}\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
-    return out
+ENV = SUBPROCESS_ENV
 
 
 def ran_stages(output: str) -> set[str]:
@@ -104,22 +90,7 @@ def pipeline_runs(repo: Path, query: str, exp_name: str | None) -> tuple[object,
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
     """A git + DVC repo holding this checkout's files and the tiny params, reproduced once."""
-    repo = tmp_path_factory.mktemp("pipeline") / "qgan"
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
-                           text=True, check=True).stdout.split()
-    skip = ("dvc.lock", "metrics/", "reports/", "docs/")  # results of the default run, not the code
-    for name in files:
-        if (ROOT / name).is_file() and not name.startswith(skip):
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, repo / name)
-    params = merged(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
-    params["train"]["seeds"] = ["0-1"]  # one block: a stage trains a group of two models
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    sh(repo, "git", "init", "-q", "-b", "main")
-    sh(repo, "git", "config", "user.name", "qgan-test")  # dvc exp commits need an identity
-    sh(repo, "git", "config", "user.email", "test@qgan.invalid")
-    sh(repo, "git", "add", "-A")
-    sh(repo, "git", "commit", "-qm", "tiny")
+    repo = tiny_repo(tmp_path_factory.mktemp("pipeline") / "qgan", ["0-1"])  # one block: a group of two models
     out = sh(repo, "dvc", "repro")
     assert ran_stages(out.stdout) == {"data", "harvest", "convert", "classifier", "evaluate", "report",
                                       "slice@0-1", "train@entropy-0-1", "train@prng-0-1"}

@@ -102,20 +102,32 @@ def dask_client(options: SweepOptions, env_off: tuple[str, ...], resources: dict
 
 
 @contextlib.contextmanager
-def tracking_for_workers(root: Path, clustered: bool) -> Iterator[str]:
+def tracking_for_workers(root: Path) -> Iterator[str]:
     """``MLFLOW_TRACKING_URI`` when it names a server; else, on one machine, an ``mlflow server`` over
     the project's store for the sweep's lifetime (one process writes SQLite)."""
     uri = os.environ.get("MLFLOW_TRACKING_URI")
-    if uri and uri.startswith(("http://", "https://", "databricks")):
+    if is_server_uri(uri):
         yield uri
         return
-    if clustered:
-        raise QganError("qgan sweep on a cluster: workers need a tracking server; set MLFLOW_TRACKING_URI "
-                        "(`qgan server` starts one on PostgreSQL)")
     store = uri or tracking.tracking_uri(root)
     tracking.experiment_id(root)  # created here, on the store itself, with an absolute artifact location
     with mlflow_server(store, root / "mlruns", root / LOGS.parent / "mlflow-server.log") as url:
         yield url
+
+
+def check_cluster_setup(clustered: bool, remote: str | None) -> None:
+    """Workers on other hosts reach neither this machine's DVC cache nor its SQLite store."""
+    if not clustered:
+        return
+    if remote is None:
+        raise QganError("qgan sweep on a cluster needs a DVC remote the workers can reach: `dvc remote add -d ...`")
+    if not is_server_uri(os.environ.get("MLFLOW_TRACKING_URI")):
+        raise QganError("qgan sweep on a cluster: workers need a tracking server; set MLFLOW_TRACKING_URI "
+                        "(`qgan server` starts one on PostgreSQL)")
+
+
+def is_server_uri(uri: str | None) -> bool:
+    return bool(uri) and uri.startswith(("http://", "https://", "databricks"))
 
 
 def item_task_env(tracking_url: str) -> dict[str, str | None]:
@@ -180,43 +192,38 @@ def run_sweep(root: Path, options: SweepOptions) -> SweepResult:
     root = root.resolve()
     revision, env = head_revision(root), tool_env()
     clustered = bool(scheduler_address(options))
+    url = remote_url(root, options.remote)
+    check_cluster_setup(clustered, url)
     t0 = time.perf_counter()
     upstream = upstream_stages(root)
     if subprocess.run(dvc_args("repro", *upstream), cwd=root, env=env).returncode:
         raise QganError(f"dvc repro {' '.join(upstream)} failed: the items' inputs are not up to date")
     result = SweepResult(pending_items(root, env))
     result.seconds["upstream"] = time.perf_counter() - t0
-    url = remote_url(root, options.remote)
-    if url is None and clustered:
-        raise QganError("qgan sweep on a cluster needs a DVC remote the workers can reach: `dvc remote add -d ...`")
+    if not result.pending:  # nothing to fan out: the rest of the pipeline, as dvc repro would
+        repro_rest(root, [], [], result)
+        return result
     asks, offers = gpu_resources(root, clustered)
     given = os.environ.get("MLFLOW_TRACKING_URI")
-    with tracking_for_workers(root, clustered) as tracking_url:
+    with tracking_for_workers(root) as tracking_url:
         os.environ["MLFLOW_TRACKING_URI"] = tracking_url   # the head's own MLflow calls go to the server too
         try:
             t1 = time.perf_counter()
-            if result.pending:
-                if url is not None:
-                    remote = ["-r", options.remote] if options.remote else []
-                    checked(run_tool(root, dvc_args("push", *remote, *item_inputs(root, result.pending),
-                                                    *UNDECLARED_INPUTS), env),
-                            "dvc push (the items' inputs)")
-                parent = open_parent(root)
-                patch = worktree_patch(root)
-                tasks = [ItemTask(item, options.repo or str(root), revision, patch, url or cache_root(root),
-                                  str(root / LOGS), item_task_env(tracking_url), pull=UNDECLARED_INPUTS)
-                         for item in result.pending]
-                with dask_client(options, SECRET_VARS, offers) as client:
-                    fan_out(client, tasks, options, result, asks)
-                result.children = children_kept_once(parent, root)
+            if url is not None:
+                remote = ["-r", options.remote] if options.remote else []
+                checked(run_tool(root, dvc_args("push", *remote, *item_inputs(root, result.pending),
+                                                *UNDECLARED_INPUTS), env), "dvc push (the items' inputs)")
+            parent = open_parent(root)
+            patch = worktree_patch(root)
+            tasks = [ItemTask(item, options.repo or str(root), revision, patch, url or cache_root(root),
+                              str(root / LOGS), item_task_env(tracking_url), pull=UNDECLARED_INPUTS)
+                     for item in result.pending]
+            with dask_client(options, SECRET_VARS, offers) as client:
+                fan_out(client, tasks, options, result, asks)
+            result.children = children_kept_once(parent, root)
             result.seconds["fan_out"] = time.perf_counter() - t1
-            t2 = time.perf_counter()
-            pull = ["--pull"] if url is not None else []
-            targets = [r.item for r in result.done] if result.failed else []
-            if (targets or not result.failed) and subprocess.run(dvc_args("repro", *pull, *targets), cwd=root,
-                                                                 env=tool_env()).returncode:
-                raise QganError("the final dvc repro failed (its output is above)")
-            result.seconds["final"] = time.perf_counter() - t2
+            repro_rest(root, ["--pull"] if url is not None else [],
+                       [r.item for r in result.done] if result.failed else [], result)
         finally:
             if given is None:
                 os.environ.pop("MLFLOW_TRACKING_URI", None)
@@ -227,6 +234,16 @@ def run_sweep(root: Path, options: SweepOptions) -> SweepResult:
         raise QganError(f"{len(result.failed)} of {len(result.pending)} items failed on every attempt "
                         "(lines above); the others are in the workspace: run qgan sweep again")
     return result
+
+
+def repro_rest(root: Path, pull: list[str], targets: list[str], result: SweepResult) -> None:
+    """The head's final ``dvc repro``: every item restored from the run-cache, evaluate and report
+    once; with failed items, only the finished ones (``targets``) are restored."""
+    t = time.perf_counter()
+    if (targets or not result.failed) and subprocess.run(dvc_args("repro", *pull, *targets), cwd=root,
+                                                         env=tool_env()).returncode:
+        raise QganError("the final dvc repro failed (its output is above)")
+    result.seconds["final"] = time.perf_counter() - t
 
 
 def check_restored(root: Path, done: list[ItemResult]) -> None:
