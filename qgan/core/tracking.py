@@ -179,13 +179,16 @@ class RunLogger:
         for i in range(0, len(items), 100):
             self.client.log_batch(self.run_id, params=items[i:i + 100])
 
-    def log_metrics(self, rows: Iterable[tuple[str, float, int]]) -> None:
-        """Log ``(key, value, step)`` rows in batches of :data:`BATCH`."""
+    def log_metrics(self, rows: Iterable[tuple[str, float, int]], wait: bool = True) -> list:
+        """Log ``(key, value, step)`` rows in batches of :data:`BATCH`. With ``wait=False`` MLflow's
+        asynchronous logging sends them from a background thread while the caller goes on; the
+        returned operations must be ``wait()``-ed on before the run is finished."""
         from mlflow.entities import Metric
         now = int(time.time() * 1000)
         items = [Metric(k, float(v), now, int(s)) for k, v, s in rows]
-        for i in range(0, len(items), BATCH):
-            self.client.log_batch(self.run_id, metrics=items[i:i + BATCH])
+        ops = [self.client.log_batch(self.run_id, metrics=items[i:i + BATCH], synchronous=wait)
+               for i in range(0, len(items), BATCH)]
+        return [op for op in ops if op is not None]
 
     def set_tags(self, tags: dict[str, Any]) -> None:
         from mlflow.entities import RunTag

@@ -126,14 +126,16 @@ class GanStack:
 @torch.no_grad()
 def train_group(train: Split, cfg: TrainConfig, latent_dim: int, seeds: list[int], noises: list[NormalStream],
                 device: torch.device, desc: str = "train", progress: bool = True,
-                on_epoch_end: Callable[[int, Callable[[list[torch.Tensor]], list[torch.Tensor]]], None] | None = None
-                ) -> list[TrainedGan]:
+                on_epoch_end: Callable[[int, Callable[[list[torch.Tensor]], list[torch.Tensor]], torch.Tensor], None]
+                | None = None) -> list[TrainedGan]:
     """Train one GAN per (seed, noise) for ``cfg.epochs`` epochs, all stepped together.
 
     A model's weights do not depend on the other models of the group or on its position in it
     (on the CPU, tested bit for bit: every kernel computes each model's slice alone).
-    ``on_epoch_end(epoch, generate)`` is called after each epoch (1-based); ``generate(zs)`` maps
-    one ``(n, latent_dim)`` noise per model to its images ``(n, 1, 28, 28)`` on the CPU (G in eval mode).
+    ``on_epoch_end(epoch, generate, losses)`` is called after each epoch (1-based); ``generate(zs)`` maps
+    one ``(n, latent_dim)`` noise per model to its images ``(n, 1, 28, 28)`` on the CPU (G in eval mode),
+    and ``losses`` is the loss table so far, ``(steps done, M, 3)`` on the device (the stage sends
+    each epoch's rows to MLflow while the next epoch trains).
     """
     group = GanStack(seeds, noises, cfg, latent_dim, device)
     images = uint8_to_images(train.images).view(len(train.images), -1).to(device)   # (N, 784) in [-1, 1]
@@ -156,7 +158,7 @@ def train_group(train: Split, cfg: TrainConfig, latent_dim: int, seeds: list[int
                 bar.set_postfix(epoch=f"{epoch + 1}/{cfg.epochs}", d_loss=f"{row[0] + row[1]:.3f}",
                                 g_loss=f"{row[2]:.3f}")
         if on_epoch_end is not None:
-            on_epoch_end(epoch + 1, generate)
+            on_epoch_end(epoch + 1, generate, losses[:(epoch + 1) * steps])
     bar.close()
     seconds = time.perf_counter() - start
     table = losses.cpu().numpy()

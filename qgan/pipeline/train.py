@@ -139,10 +139,9 @@ def write_outputs(params: Params, run: Prepared, session: Session, trained: Trai
 
 def log_results(child: tracking.RunLogger, params: Params, run: Prepared, session: Session, trained: TrainedGan,
                 written: Written, grids: dict[int, np.ndarray], record: dict, group: dict, code: dict) -> None:
-    """Losses per step, summary metrics, tags, the epoch grids, figures, checkpoint and the replay record."""
+    """Summary metrics, tags, the epoch grids, figures, checkpoint and the replay record (the
+    per-step losses: :func:`log_losses`)."""
     noise, metrics = accounting(session), written.metrics
-    child.log_metrics((key, value, step) for step, row in enumerate(trained.losses)
-                      for key, value in zip(LOSS_COLUMNS, row))
     child.set_tags({tracking.TAG_GENERATOR_SHA256: metrics["generator_sha256"],
                     tracking.TAG_REUSE: noise["reuse_factor"], "noise_train": json.dumps(noise["train"]),
                     "group": f"{group['block']} ({group['size']} models, position {group['position']})"})
@@ -162,6 +161,13 @@ def log_results(child: tracking.RunLogger, params: Params, run: Prepared, sessio
         write_json_atomic(path, training_record(session.arm, session.seed, params.to_dict(), record, group, run.pool,
                                                 run.data_digest, noise, metrics["generator_sha256"], code))
         child.log_artifact(path, str(Path(RECORD_PATH).parent))
+
+
+def log_losses(child: tracking.RunLogger, losses: np.ndarray, first_step: int) -> list:
+    """Per-step losses ``(steps, 3)`` from ``first_step`` on, sent in batches from a background thread
+    (MLflow's asynchronous logging); returns the operations to wait on before the run is finished."""
+    return child.log_metrics(((key, float(value), first_step + i) for i, row in enumerate(losses)
+                              for key, value in zip(LOSS_COLUMNS, row)), wait=False)
 
 
 @dataclass
@@ -187,12 +193,18 @@ def run_train(params: Params, arm: str, block: str, inputs: TrainInputs, outputs
             children.append(start_child(run, session, parent, code))
             log_inputs(children[-1], params, run, session, inputs, record)
         grids: list[dict[int, np.ndarray]] = [{} for _ in run.sessions]
+        sending: list = []   # each epoch's losses travel to MLflow while the next epoch trains
 
-        def keep_epoch_grids(epoch: int, generate) -> None:  # the same z every epoch
-            for k, images in enumerate(generate([s.grid_z for s in run.sessions])):
+        def at_epoch_end(epoch: int, generate, losses) -> None:
+            for k, images in enumerate(generate([s.grid_z for s in run.sessions])):  # the same z every epoch
                 grids[k][epoch] = images_to_grid(images.numpy())
+            first = epoch_steps * (epoch - 1)
+            rows = losses[first:].cpu().numpy()                                      # (epoch's steps, M, 3)
+            for k, child in enumerate(children):
+                sending.extend(log_losses(child, rows[:, k], first))
 
-        trained = train_runs(params, run.sessions, run.train, device, progress, keep_epoch_grids)
+        epoch_steps = steps_per_epoch(len(run.train.labels), params.train.batch_size)
+        trained = train_runs(params, run.sessions, run.train, device, progress, at_epoch_end)
         metrics = {}
         for k, (session, child) in enumerate(zip(run.sessions, children)):
             group = group_record(block, run.sessions, k, device)
@@ -200,6 +212,8 @@ def run_train(params: Params, arm: str, block: str, inputs: TrainInputs, outputs
             log_results(child, params, run, session, trained[k], written, grids[k], record, group, code)
             metrics[f"{arm}-{session.seed}"] = written.metrics
         write_json_atomic(outputs.metrics, metrics)
+        for op in sending:
+            op.wait()
     except BaseException:
         for child in children:
             child.finish(ok=False)

@@ -65,7 +65,7 @@ def test_epoch_callback_sees_eval_mode_and_does_not_change_training(tiny_params,
     params = replace(tiny_params, train=replace(tiny_params.train, epochs=2))
     seen = []
 
-    def on_epoch_end(epoch, generate):
+    def on_epoch_end(epoch, generate, losses):
         images = generate([torch.zeros(4, params.latent_dim)])  # what the grid logger does
         seen.append((epoch, images[0].shape, torch.is_grad_enabled()))
         again = generate([torch.zeros(4, params.latent_dim)])
@@ -83,7 +83,7 @@ def test_epoch_callback_sees_eval_mode_and_does_not_change_training(tiny_params,
     assert np.array_equal(with_cb.losses, without.losses)
     with torch.no_grad():  # the last grid equals the trained module's output in eval mode
         final = []
-        on_epoch_end_last = lambda e, g: final.append(g([torch.zeros(4, params.latent_dim)])[0])  # noqa: E731
+        on_epoch_end_last = lambda e, g, losses: final.append(g([torch.zeros(4, params.latent_dim)])[0])  # noqa: E731
         make_deterministic(2)
         train_gan(small_split, params.train, params.latent_dim, 0, make_noise("prng", "train", ctx),
                   torch.device("cpu"), progress=False, on_epoch_end=on_epoch_end_last)

@@ -9,6 +9,8 @@ from qgan.core.errors import QganError
 from qgan.sweep.dvc_ops import remote_url, worktree_patch
 from tests.conftest import sh
 
+pytestmark = pytest.mark.integration  # subprocesses, real git/DVC repos or a real MLflow store
+
 
 @pytest.fixture
 def git_dvc(tmp_path):

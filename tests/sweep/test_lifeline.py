@@ -8,6 +8,9 @@ import sys
 import time
 
 import psutil
+import pytest
+
+pytestmark = pytest.mark.integration  # subprocesses, real git/DVC repos or a real MLflow store
 
 LIFELINE = [sys.executable, "-m", "qgan.sweep.lifeline", "--"]
 

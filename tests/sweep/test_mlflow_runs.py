@@ -1,8 +1,12 @@
 """One child per (arm, seed) under the sweep's parent, whatever retries and lost workers left behind."""
 from __future__ import annotations
 
+import pytest
+
 from qgan.core import tracking
 from qgan.sweep.mlflow_runs import children_kept_once, children_of
+
+pytestmark = pytest.mark.integration  # subprocesses, real git/DVC repos or a real MLflow store
 
 
 def child(parent, arm: str, seed: int, root, status: str | None) -> str:
