@@ -198,3 +198,24 @@ def test_a_cluster_without_a_remote_or_a_tracking_server_is_refused_in_one_line(
     out = sh(repo, *QGAN, "sweep", "--remote", "nope", check=False)
     assert out.returncode == 2 and "--remote nope: no such DVC remote (known: store)" in out.stderr
     assert not (repo / "data" / "mnist").exists() and not (repo / "dvc.lock").exists()  # refused before any work
+
+
+def test_an_item_failing_on_every_attempt_is_reported_with_its_log_and_the_rest_is_restored(upstream, tmp_path):
+    repo = copy_with_remote(upstream, tmp_path)
+    stage = repo / "stages" / "train.py"   # an uncommitted edit: the patch carries it to the workers
+    stage.write_text(stage.read_text().replace(
+        'if __name__ == "__main__":',
+        'if __name__ == "__main__" and "entropy" in sys.argv:\n    raise SystemExit("deliberate failure")\n'
+        'if __name__ == "__main__":'))
+    out = sh(repo, *QGAN, "sweep", "--workers", "2", "--quiet", "--retries", "1", check=False)
+    assert out.returncode == 2, out.stdout[-2000:]
+    lines = [x for x in out.stdout.splitlines() if x.startswith("sweep: train@entropy-0-1: dvc repro exited")]
+    assert len(lines) == 1 and "; log " in lines[0], out.stdout[-2000:]
+    log = Path(lines[0].split("; log ", 1)[1].split(":", 1)[1])
+    assert log.is_file() and "deliberate failure" in log.read_text()
+    attempts = list(log.parent.glob("train-entropy-0-1-*.log"))
+    assert len(attempts) == 2                                               # the first try and one retry
+    assert "1 of 2 items failed on every attempt" in out.stderr
+    assert "up to date" in sh(repo, "dvc", "status", "train@prng-0-1").stdout  # the other item: restored
+    assert not (repo / "models" / "gan" / "entropy-0-1").exists()
+    assert not (repo / "metrics" / "evaluate.json").exists()                # evaluate waits for a whole sweep
