@@ -99,7 +99,6 @@ def main() -> None:
     per_item = sum(s for _, s, _, _ in result["items"]) / len(result["items"])
     stage = [stage_seconds(text) for text in logs.values()]
     outside = per_item - sum(stage) / len(stage)     # clone, git apply, dvc pull, DVC and python start-up, push
-    rest = result["seconds"]["final"] + result["seconds"]["upstream"]
     print(f"config: {items} items (2 arms x {args.seeds} seeds in blocks of {args.block}), {args.epochs} epoch(s) "
           f"of the full MNIST, train.threads {args.threads}, {os.cpu_count()} CPUs")
     print(f"sequential dvc repro: items {seq_items:.1f} s ({seq_items / items:.1f} s an item), "
@@ -110,11 +109,12 @@ def main() -> None:
     print(f"an item on a worker: {per_item:.1f} s, of which the train stage {per_item - outside:.1f} s and "
           f"{outside:.1f} s around it (clone, dvc pull, DVC and Python start-up, dvc push)")
     print(f"same dvc.lock on both sides: {same}")
-    seeds_per_item = args.block
+    train_per_seed = 2 * per_item / args.block            # worker-seconds of both arms' items for a paired seed
+    head_per_seed = result["seconds"]["final"] / args.seeds   # restore, evaluate, report: on the head, serial
     for n in (1, 2, 8, 32):
-        hours = (items / n * per_item + rest) / 3600  # items spread over n workers, the head's rest serial
-        print(f"projected on {n:>2} workers like these: {args.seeds / hours:,.0f} paired seeds per hour "
-              f"({seeds_per_item} per item; the head's evaluate grows with seeds and is not spread)")
+        print(f"projected on {n:>2} workers like these: {3600 / (train_per_seed / n + head_per_seed):,.0f} paired "
+              f"seeds per hour (training {train_per_seed:.0f} worker-s a paired seed, spread; the head's "
+              f"{head_per_seed:.0f} s a paired seed, not spread)")
     print(f"ratio {sweep_wall / seq_wall:.3f}")
 
 

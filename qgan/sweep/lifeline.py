@@ -21,21 +21,23 @@ POLL = 0.2          # seconds between checks of the parent and the command
 GRACE = 5.0         # seconds between SIGTERM and SIGKILL of the group
 
 
-def kill_group(pgid: int, grace: float = GRACE) -> None:
-    """SIGTERM the group, then SIGKILL whatever is left after ``grace`` seconds."""
+def kill_group(proc: subprocess.Popen, grace: float = GRACE) -> None:
+    """SIGTERM ``proc``'s process group, then SIGKILL whatever is left after ``grace`` seconds.
+    ``proc`` is reaped meanwhile, so that a zombie does not count as a member still alive."""
     try:
-        os.killpg(pgid, signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGTERM)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
+        proc.poll()
         try:
-            os.killpg(pgid, 0)
+            os.killpg(proc.pid, 0)
         except ProcessLookupError:
             return
-        time.sleep(POLL)
+        time.sleep(POLL / 4)
     try:
-        os.killpg(pgid, signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
 
@@ -45,14 +47,14 @@ def run_tied_to_parent(cmd: list[str]) -> int:
     parent = os.getppid()
     proc = subprocess.Popen(cmd, start_new_session=True)
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: kill_group(proc.pid))
+        signal.signal(sig, lambda *_: kill_group(proc))
     while True:
         code = proc.poll()
         if code is not None:
-            kill_group(proc.pid, grace=0.0)   # stragglers the command left in its group
+            kill_group(proc, grace=0.0)   # stragglers the command left in its group
             return code if code >= 0 else 128 - code
         if os.getppid() != parent:            # re-parented: whoever started us is gone
-            kill_group(proc.pid)
+            kill_group(proc)
             proc.wait()
             return 137
         time.sleep(POLL)
