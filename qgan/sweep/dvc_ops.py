@@ -33,9 +33,11 @@ def tool_env(env: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def run_tool(cwd: Path, args: list[str], env: dict[str, str], log: Path | None = None,
-             timeout: float | None = None) -> subprocess.CompletedProcess:
-    """Run ``args`` in ``cwd``; its output appended to ``log`` (when given) and returned."""
-    out = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+             stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    """Run ``args`` in ``cwd`` (``stdin``: bytes to feed it); its output (text) appended to ``log``
+    (when given) and returned."""
+    out = subprocess.run(args, cwd=cwd, env=env, input=stdin, capture_output=True)
+    out.stdout, out.stderr = out.stdout.decode(errors="replace"), out.stderr.decode(errors="replace")
     if log is not None:
         with open(log, "a") as fh:
             fh.write(f"$ {' '.join(args)}\n{out.stdout}{out.stderr}[exit {out.returncode}]\n")

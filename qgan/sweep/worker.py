@@ -93,13 +93,7 @@ def run_item(task: ItemTask) -> ItemResult:
     env = item_env(task)
 
     def step(args: list[str], what: str, cwd: Path = clone, stdin: bytes | None = None):
-        if stdin is not None:
-            import subprocess
-            out = subprocess.run(args, cwd=cwd, env=env, input=stdin, capture_output=True)
-            with open(log, "a") as fh:
-                fh.write(f"$ {' '.join(args)}\n{out.stdout.decode()}{out.stderr.decode()}[exit {out.returncode}]\n")
-        else:
-            out = run_tool(cwd, args, env, log)
+        out = run_tool(cwd, args, env, log, stdin=stdin)
         if out.returncode:
             raise QganError(f"{task.item}: {what} exited {out.returncode} on {host}; log {host}:{log}")
         return out

@@ -86,36 +86,36 @@ def assert_like_sequential(repo: Path, sequential: Path) -> None:
     assert (repo / "metrics" / "evaluate.json").read_bytes() == (sequential / "metrics" / "evaluate.json").read_bytes()
 
 
-def test_a_sweep_leaves_what_a_sequential_repro_leaves_and_a_second_runs_nothing(upstream, sequential, tmp_path):
-    repo = copy_with_remote(upstream, tmp_path)
-    out = sh(repo, *QGAN, "sweep", "--workers", "2", "--quiet")
-    assert "2 items pending; 2 trained, 0 restored" in out.stdout, out.stdout[-2000:]
-    assert all(f"Stage '{item}' is cached - skipping run" in out.stdout for item in ITEMS)  # restored, not re-run
-    assert_like_sequential(repo, sequential)
-    assert_one_parent_and_each_child_once(repo)
-    assert entries(tmp_path / "remote") == 2  # each item's run-cache entry went through the remote, once
-
-    runs_before = {r.info.run_id for r in active_runs(repo)}
-    again = sh(repo, *QGAN, "sweep", "--workers", "2", "--quiet")
-    assert "0 items pending" in again.stdout and "Running stage" not in again.stdout
-    assert {r.info.run_id for r in active_runs(repo)} == runs_before
-    assert_like_sequential(repo, sequential)
+def start_sweep(repo: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([*QGAN, "sweep", "--quiet", *args], cwd=repo, env=SUBPROCESS_ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
-def item_processes() -> list[psutil.Process]:
-    """Running train stages of any sweep (``python -m stages.train``)."""
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        cmd = proc.info["cmdline"] or []
-        if "stages.train" in cmd:
-            found.append(proc)
-    return found
+def item_processes(head: subprocess.Popen) -> list[psutil.Process]:
+    """The head's running train stages (``python -m stages.train`` below it)."""
+    try:
+        below = psutil.Process(head.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    return [p for p in below if "stages.train" in cmdline(p)]
+
+
+def cmdline(proc: psutil.Process) -> list[str]:
+    try:
+        return proc.cmdline()
+    except psutil.Error:   # gone, or a zombie
+        return []
+
+
+def item_of(stage: psutil.Process) -> str:
+    cmd = stage.cmdline()
+    return f"train@{cmd[cmd.index('--arm') + 1]}-{cmd[cmd.index('--block') + 1]}"
 
 
 def worker_of(stage: psutil.Process) -> psutil.Process:
     """The Dask worker process running the item: the parent of the stage's lifeline."""
     for ancestor in stage.parents():
-        if "qgan.sweep.lifeline" in (ancestor.cmdline() or []):
+        if "qgan.sweep.lifeline" in cmdline(ancestor):
             return ancestor.parent()
     raise AssertionError(f"no lifeline above {stage.pid}")
 
@@ -135,51 +135,60 @@ def entries(remote: Path) -> int:
     return sum(1 for p in (remote / "runs").rglob("*") if p.is_file()) if (remote / "runs").exists() else 0
 
 
-def leftovers(repo: Path) -> list[str]:
-    """Processes still alive that belong to a sweep of ``repo`` (stages, lifelines, servers, workers)."""
-    alive = []
-    for proc in psutil.process_iter(["cmdline", "cwd"]):
-        try:
-            cmd = " ".join(proc.info["cmdline"] or [])
-            if ("qgan.sweep.lifeline" in cmd or "stages.train" in cmd or str(repo) in cmd
-                    or "distributed" in cmd and "spawn" in cmd):
-                alive.append(cmd[:200])
-        except psutil.Error:
-            pass
-    return alive
-
-
-def test_a_worker_and_then_the_head_sigkilled_mid_item_and_the_restarted_sweep_finishes(upstream, sequential,
-                                                                                      tmp_path):
+def test_a_sweep_with_a_worker_sigkilled_mid_item_ends_as_a_sequential_repro_and_a_second_runs_nothing(
+        upstream, sequential, tmp_path):
     repo = copy_with_remote(upstream, tmp_path)
-    pool = hashlib.sha256((repo / "data" / "entropy" / "pool.bin").read_bytes()).hexdigest()
-    head = subprocess.Popen([*QGAN, "sweep", "--workers", "2", "--quiet", "--retries", "1"], cwd=repo,
-                            env=SUBPROCESS_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    head = start_sweep(repo, "--workers", "2")
     try:
-        first = wait_for(item_processes, 180, "a first item training")[0]
-        worker_of(first).kill()                                  # SIGKILL a worker mid-item
-        wait_for(lambda: not first.is_running() or first.status() == psutil.STATUS_ZOMBIE, 30,
-                 "the killed worker's stage to die with it")
-        wait_for(lambda: entries(tmp_path / "remote"), 180, "a first item in the remote run-cache")
-        again = wait_for(lambda: [p for p in item_processes() if p.pid != first.pid], 180, "another item training")
-        os.kill(head.pid, signal.SIGKILL)                        # then SIGKILL the head mid-item
-        head.wait(timeout=30)
-        wait_for(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in again), 30,
-                 "the items in flight to die with the head")
-        wait_for(lambda: not leftovers(repo), 30, f"no process left behind ({leftovers(repo)})")
+        stage = wait_for(lambda: item_processes(head), 180, "an item training")[0]
+        killed = item_of(stage)
+        worker_of(stage).kill()                                  # SIGKILL a worker mid-item
+        gone, alive = psutil.wait_procs([stage], timeout=30)
+        assert not alive, "the stage outlived its worker"
+        out, _ = head.communicate(timeout=600)
     finally:
         if head.poll() is None:
             os.killpg(head.pid, signal.SIGKILL)
-    partial = [p for p in (repo / "models").rglob("*") if p.is_file() and (".tmp" in p.name or p.name.startswith("."))
-               and p.name != ".gitignore"]
-    assert not partial
-    assert hashlib.sha256((repo / "data" / "entropy" / "pool.bin").read_bytes()).hexdigest() == pool
+    assert head.returncode == 0 and "2 items pending; 2 trained, 0 restored" in out, out[-3000:]
+    assert all(f"Stage '{item}' is cached - skipping run" in out for item in ITEMS)  # restored, not re-run
+    logs = sorted((repo / ".qgan" / "sweep" / "logs").glob(f"{killed.replace('@', '-')}-*.log"))
+    assert len(logs) == 2                                        # the killed attempt and the retry elsewhere
+    assert_like_sequential(repo, sequential)
+    assert_one_parent_and_each_child_once(repo)                  # the killed attempt's child is not among them
+    assert entries(tmp_path / "remote") == 2                     # each item's run-cache entry went through the remote
 
+    runs_before = {r.info.run_id for r in active_runs(repo)}
+    again = sh(repo, *QGAN, "sweep", "--workers", "2", "--quiet")
+    assert "0 items pending" in again.stdout and "Running stage" not in again.stdout
+    assert {r.info.run_id for r in active_runs(repo)} == runs_before
+    assert_like_sequential(repo, sequential)
+
+
+def test_the_head_sigkilled_mid_sweep_leaves_nothing_and_the_restarted_sweep_trains_only_what_is_missing(
+        upstream, sequential, tmp_path):
+    repo = copy_with_remote(upstream, tmp_path)
+    pool = hashlib.sha256((repo / "data" / "entropy" / "pool.bin").read_bytes()).hexdigest()
+    head = start_sweep(repo, "--workers", "1")                  # one worker: the items one after the other
+    try:
+        wait_for(lambda: entries(tmp_path / "remote"), 300, "the first item in the remote run-cache")
+        wait_for(lambda: item_processes(head), 180, "the second item training")
+        below = psutil.Process(head.pid).children(recursive=True)  # worker, lifelines, dvc, stage, mlflow server
+        assert any("mlflow" in cmdline(p) for p in below)
+        os.kill(head.pid, signal.SIGKILL)                        # SIGKILL the head mid-item
+        head.wait(timeout=30)
+        gone, alive = psutil.wait_procs(below, timeout=30)
+        assert not alive, [" ".join(cmdline(p))[:120] for p in alive]   # nothing left behind
+    finally:
+        if head.poll() is None:
+            os.killpg(head.pid, signal.SIGKILL)
+    partial = [p for p in (repo / "models").rglob("*") if p.is_file() and p.name != ".gitignore"]
+    assert not partial                                           # the head's workspace got nothing half-done
+    assert hashlib.sha256((repo / "data" / "entropy" / "pool.bin").read_bytes()).hexdigest() == pool
     done = entries(tmp_path / "remote")
+    assert done == 1
+
     out = sh(repo, *QGAN, "sweep", "--workers", "2", "--quiet")   # restarted: only what is missing is trained
-    assert done == 1  # killed after one item was in, during the other's retry
-    assert f"2 items pending; {2 - done} trained, {done} restored" in out.stdout, (done, out.stdout[-2000:])
+    assert "2 items pending; 1 trained, 1 restored" in out.stdout, out.stdout[-2000:]
     assert_like_sequential(repo, sequential)
     assert_one_parent_and_each_child_once(repo)
     assert hashlib.sha256((repo / "data" / "entropy" / "pool.bin").read_bytes()).hexdigest() == pool
