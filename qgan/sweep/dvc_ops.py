@@ -22,10 +22,10 @@ ITEM_STAGE = "train"                  # the matrix stage whose items fan out
 CACHED_LINE = "is cached - skipping run"   # DVC's log line when it restores a stage from the run-cache
 
 
-def tool_env(env: dict[str, str] | None = None) -> dict[str, str]:
-    """``env`` (default: this process's) with this interpreter's folder first on PATH, so that the
+def tool_env() -> dict[str, str]:
+    """This process's environment with this interpreter's folder first on PATH, so that the
     stages' ``python -m stages.<name>`` run in the same environment as the sweep."""
-    env = dict(os.environ if env is None else env)
+    env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.setdefault("DVC_NO_ANALYTICS", "1")
     env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")

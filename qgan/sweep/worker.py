@@ -38,7 +38,6 @@ class ItemTask:
     remote: str                  # DVC remote URL (a path or a cloud URL) for inputs, outputs and the run-cache
     log_dir: str                 # where the item's log goes (on the worker's host)
     env: dict[str, str | None] = field(default_factory=dict)  # variables to set (None: unset) in DVC's process
-    scratch: str | None = None   # parent folder of the clones (default: the system temp folder)
     pull: tuple[str, ...] = ()   # files read but not declared as deps (the pool's manifest), pulled first
 
 
@@ -81,7 +80,7 @@ def remove_stale_clones(scratch: Path) -> None:
 def run_item(task: ItemTask) -> ItemResult:
     """Compute ``task.item`` in a fresh clone and push it; raise :class:`QganError` naming the log if it fails."""
     start, host = time.perf_counter(), socket.gethostname()
-    scratch = Path(task.scratch or tempfile.gettempdir()) / "qgan-sweep"
+    scratch = Path(tempfile.gettempdir()) / "qgan-sweep"      # the worker's TMPDIR: clones, one per attempt
     scratch.mkdir(parents=True, exist_ok=True)
     remove_stale_clones(scratch)
     name = task.item.replace("@", "-")
