@@ -81,8 +81,8 @@ def scheduler_address(options: SweepOptions) -> str | None:
 
 @contextlib.contextmanager
 def dask_client(options: SweepOptions, env_off: tuple[str, ...], resources: dict | None = None) -> Iterator:
-    """A client on the given scheduler, or on a LocalCluster on 127.0.0.1 started for the sweep (its
-    worker processes started without ``env_off``: they inherit this process's environment)."""
+    """A client on the given scheduler, or on a LocalCluster on 127.0.0.1 started for the sweep; its
+    worker processes inherit this process's environment, so ``env_off`` is out of it meanwhile."""
     from distributed import Client, LocalCluster
 
     address = scheduler_address(options)
@@ -90,15 +90,14 @@ def dask_client(options: SweepOptions, env_off: tuple[str, ...], resources: dict
         with Client(address, timeout="30s") as client:
             yield client
         return
-    saved = {k: os.environ.pop(k) for k in env_off if k in os.environ}
-    try:
-        cluster = LocalCluster(n_workers=options.workers, threads_per_worker=options.threads_per_worker,
-                               processes=True, host=LOOPBACK, dashboard_address=f"{LOOPBACK}:0",
-                               resources=resources)
+    saved = {k: os.environ.pop(k) for k in env_off if k in os.environ}  # off while the cluster lives: the
+    try:                                                                # nanny restarts lost workers from it
+        with LocalCluster(n_workers=options.workers, threads_per_worker=options.threads_per_worker, processes=True,
+                          host=LOOPBACK, dashboard_address=f"{LOOPBACK}:0", resources=resources) as cluster, \
+                Client(cluster) as client:
+            yield client
     finally:
         os.environ.update(saved)
-    with cluster, Client(cluster) as client:
-        yield client
 
 
 @contextlib.contextmanager

@@ -209,14 +209,37 @@ def test_a_cluster_without_a_remote_or_a_tracking_server_is_refused_in_one_line(
     assert not (repo / "data" / "mnist").exists() and not (repo / "dvc.lock").exists()  # refused before any work
 
 
+TOKEN = "qrng-secret-4f1c9e"
+# Injected into the workers' copy of stages/train.py: the token must be in neither the stage's
+# environment nor that of any process above it short of the head (which was given it).
+TOKEN_CHECK = f"""
+def _token_above():
+    import os
+    pid = os.getpid()
+    while pid > 1:
+        if b"qgan.cli" in open(f"/proc/{{pid}}/cmdline", "rb").read():
+            return False
+        if {TOKEN!r}.encode() in open(f"/proc/{{pid}}/environ", "rb").read() or os.environ.get("QRNG_API_TOKEN"):
+            return True
+        pid = int(open(f"/proc/{{pid}}/stat").read().rsplit(")", 1)[1].split()[1])
+    return False
+
+
+if __name__ == "__main__" and _token_above():
+    raise SystemExit("a QRNG token reached the worker")
+if __name__ == "__main__" and "entropy" in sys.argv:
+    raise SystemExit("deliberate failure")
+"""
+
+
 def test_an_item_failing_on_every_attempt_is_reported_with_its_log_and_the_rest_is_restored(upstream, tmp_path):
+    """And a QRNG token in the head's environment reaches no worker, no item and no log."""
     repo = copy_with_remote(upstream, tmp_path)
     stage = repo / "stages" / "train.py"   # an uncommitted edit: the patch carries it to the workers
-    stage.write_text(stage.read_text().replace(
-        'if __name__ == "__main__":',
-        'if __name__ == "__main__" and "entropy" in sys.argv:\n    raise SystemExit("deliberate failure")\n'
-        'if __name__ == "__main__":'))
-    out = sh(repo, *QGAN, "sweep", "--workers", "2", "--quiet", "--retries", "1", check=False)
+    main = 'if __name__ == "__main__":'
+    stage.write_text(stage.read_text().replace(main, TOKEN_CHECK + main))
+    out = sh(repo, *QGAN, "sweep", "--workers", "2", "--quiet", "--retries", "1", check=False,
+             env={**SUBPROCESS_ENV, "QRNG_API_TOKEN": TOKEN})
     assert out.returncode == 2, out.stdout[-2000:]
     lines = [x for x in out.stdout.splitlines() if x.startswith("sweep: train@entropy-0-1: dvc repro exited")]
     assert len(lines) == 1 and "; log " in lines[0], out.stdout[-2000:]
@@ -228,3 +251,6 @@ def test_an_item_failing_on_every_attempt_is_reported_with_its_log_and_the_rest_
     assert "up to date" in sh(repo, "dvc", "status", "train@prng-0-1").stdout  # the other item: restored
     assert not (repo / "models" / "gan" / "entropy-0-1").exists()
     assert not (repo / "metrics" / "evaluate.json").exists()                # evaluate waits for a whole sweep
+    assert "a QRNG token reached" not in out.stdout + "".join(p.read_text() for p in attempts)
+    assert TOKEN not in out.stdout + out.stderr
+    assert not [p for p in (repo / ".qgan").rglob("*") if p.is_file() and TOKEN.encode() in p.read_bytes()]
