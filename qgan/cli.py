@@ -103,10 +103,11 @@ def cmd_compare(args: argparse.Namespace) -> None:
     """Judge a CSV of per-seed results exactly as the evaluate stage does."""
     import json
 
-    from qgan.decision.verdict import csv_to_values, values_to_verdicts
+    from qgan.decision.plan import pilot_to_values
+    from qgan.decision.verdict import values_to_verdicts
     from qgan.decision.verdict_text import endpoints_of, interval_text
 
-    verdicts = values_to_verdicts(csv_to_values(Path(args.values)), design_from(args))
+    verdicts = values_to_verdicts(pilot_to_values(Path(args.values)), design_from(args))
     if args.json:
         print(json.dumps(verdicts, indent=2, allow_nan=False, default=str))
         return
@@ -198,6 +199,78 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     print("\n".join(summary_lines(run_sweep(project_root(), options))))
 
 
+def study_cluster(args: argparse.Namespace):
+    """Sweep options when a cluster is configured (``--workers``, ``--scheduler`` or
+    ``$DASK_SCHEDULER_ADDRESS``), else None: blocks run with ``dvc repro`` here."""
+    import os
+
+    from qgan.sweep.sweep import SCHEDULER_ENV, SweepOptions
+
+    if args.workers is None and not args.scheduler and not os.environ.get(SCHEDULER_ENV):
+        return None
+    return SweepOptions(args.workers or 2, args.threads_per_worker, args.scheduler, args.remote, args.repo,
+                        args.retries, False)
+
+
+def cmd_study_run(args: argparse.Namespace) -> None:
+    """Run a study's blocks until its verdict is in, its seed cap or its budget is reached."""
+    from qgan.core.tracking import project_root
+    from qgan.pipeline.runs import seconds_per_run
+    from qgan.study.record import check_extractor, check_identity, new_record, read_record, write_record
+    from qgan.study.runner import run_study
+    from qgan.study.spec import load_study, study_identity
+    from qgan.study.summary import save_study_figure, start_plan
+    from qgan.study.workspace import DvcBlocks, describe_cluster, lock_study
+
+    root = project_root()
+    study = load_study(root, args.name)
+    cluster = study_cluster(args)
+    with lock_study(root, study.name):
+        record = read_record(study.values_path)
+        if record is None:
+            seconds = args.seconds_per_run or (seconds_per_run(root) if study.spec.pilot else None)
+            record = new_record(study.name, study_identity(study), start_plan(study, root, seconds))
+            write_record(study.values_path, record)   # the plan is on file before any block runs
+        else:
+            check_identity(record, study_identity(study), study.values_path)
+        if study.params.classifier.source == "versioned":   # known before training: refuse early
+            from qgan.scoring.classifier import SHIPPED_PROVENANCE
+            check_extractor(record, SHIPPED_PROVENANCE["extractor_sha256"], study.values_path)
+        s, design = study.spec, study.params.evaluate
+        print(f"study {study.name}: {s.arm} vs prng on {' and '.join(design.family)} ({design.inference}, alpha "
+              f"{design.alpha:g}); {len(record['blocks'])} block(s) on file; blocks of {s.block_size} seeds, at most "
+              f"{s.max_seeds} seeds and {s.budget_hours:g} h; {describe_cluster(cluster)}", flush=True)
+        blocks = DvcBlocks(root, study, cluster, progress=not args.quiet)
+        record = run_study(study, record, lambda r: write_record(study.values_path, r), blocks, args.max_blocks,
+                           say=lambda line: print(line, flush=True))
+        save_study_figure(record, study.folder / "verdicts.png")
+
+
+def cmd_study_show(args: argparse.Namespace) -> None:
+    """A study's verdicts, looks, controls and cost, from its values file alone."""
+    import json
+
+    from qgan.core.errors import QganError
+    from qgan.core.tracking import project_root
+    from qgan.study.record import read_record
+    from qgan.study.spec import STUDIES, load_study
+    from qgan.study.summary import save_study_figure, show_lines
+
+    root = project_root()
+    path = root / STUDIES / args.name / "values.json"
+    record = read_record(path)
+    if record is None:
+        raise QganError(f"{path.relative_to(root)}: no values file (run `qgan study run {args.name}` first)")
+    if args.json:
+        print(json.dumps(record, indent=2))
+        return
+    spec = load_study(root, args.name).spec if (root / STUDIES / f"{args.name}.yaml").exists() else None
+    print("\n".join(show_lines(args.name, record, spec)))
+    if record["looks"]:
+        save_study_figure(record, path.parent / "verdicts.png")
+        print(f"figure: {(path.parent / 'verdicts.png').relative_to(root)}")
+
+
 def cmd_server(args: argparse.Namespace) -> None:
     """PostgreSQL and an MLflow server on it, until interrupted."""
     import signal
@@ -272,8 +345,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="anytime: any distribution, median, any number of looks; anytime_gaussian: the same "
                             "for the mean of Gaussian differences; fixed: n set in advance")
 
-    cmp = sub.add_parser("compare", help="judge a CSV of per-seed results (arm,seed,metric,value) as evaluate does")
-    cmp.add_argument("values", help="CSV with columns arm,seed,metric,value")
+    cmp = sub.add_parser("compare", help="judge per-seed results (a CSV, an evaluate.json or a study's values.json) "
+                                         "as evaluate does")
+    cmp.add_argument("values", help="CSV with columns arm,seed,metric,value, or a JSON file with per-seed values "
+                                    "(metrics/evaluate.json, studies/<name>/values.json)")
     design_options(cmp)
     cmp.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     cmp.set_defaults(func=cmd_compare)
@@ -312,6 +387,31 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--retries", type=int, default=2, help="extra attempts of a failing item (default: %(default)s)")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
     sw.set_defaults(func=cmd_sweep)
+
+    study = sub.add_parser("study", help="a study run to its verdict, block by block, resumable anywhere "
+                                         "(studies/<name>.yaml; values in studies/<name>/values.json)")
+    study_sub = study.add_subparsers(dest="study_command", required=True)
+    srun = study_sub.add_parser("run", help="train and evaluate the next blocks until the verdict is in, the seed cap "
+                                            "or the budget is reached (then stop at the block boundary)")
+    srun.add_argument("name", help="the study: studies/<name>.yaml")
+    srun.add_argument("--max-blocks", type=int, default=None, help="pause after this many blocks (default: run on)")
+    srun.add_argument("--seconds-per-run", type=float, default=None,
+                      help="training seconds per run for the plan made when the study starts (default: the median "
+                           "the MLflow store recorded)")
+    srun.add_argument("--workers", type=int, default=None, help="train each block on a LocalCluster of this many "
+                                                                 "workers through qgan sweep")
+    srun.add_argument("--threads-per-worker", type=int, default=1, help="items at once per worker (default: 1)")
+    srun.add_argument("--scheduler", help="a running Dask scheduler for qgan sweep (else $DASK_SCHEDULER_ADDRESS)")
+    srun.add_argument("--remote", help="qgan sweep's DVC remote (default: the repo's default)")
+    srun.add_argument("--repo", help="git URL qgan sweep's workers clone (default: the block's workspace)")
+    srun.add_argument("--retries", type=int, default=2, help="qgan sweep's retries of a failing item (default: 2)")
+    srun.add_argument("--quiet", action="store_true", help="no progress bar")
+    srun.set_defaults(func=cmd_study_run)
+    sshow = study_sub.add_parser("show", help="verdicts, looks, A/A check, ladder, cost and the plan, from the values "
+                                              "file alone (writes studies/<name>/verdicts.png)")
+    sshow.add_argument("name", help="the study")
+    sshow.add_argument("--json", action="store_true", help="print the values file")
+    sshow.set_defaults(func=cmd_study_show)
 
     srv = sub.add_parser("server", help="MLflow tracking server on PostgreSQL (many writers, many hosts)")
     srv.add_argument("--dir", default=".qgan/server", help="database, artifacts and logs (default: %(default)s)")

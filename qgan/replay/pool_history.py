@@ -7,6 +7,7 @@ run's DVC experiment and commit), then every revision touching ``dvc.lock``.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
@@ -15,6 +16,7 @@ from qgan.core.errors import QganError
 from qgan.core.git import run_git
 from qgan.entropy.archive import hash_prefix
 
+STUDY_VALUES = "studies/*/values.json"  # a study's values file records each block's pool (qgan.study.record)
 MAX_REVISIONS = 200                 # git revisions searched for a dvc.lock that records the pool
 COPY_BLOCK = 1 << 22                # bytes per read when streaming a pool out of DVC
 
@@ -82,6 +84,40 @@ def fetch_pool(root: Path, rel: str, n_bytes: int, sha256: str, hints: list[str]
         tried.append(f"{name} ({problem})")
     raise ReplayRefused(f"replay refused: no DVC revision holds the recorded pool ({n_bytes:,} bytes, sha256 "
                         f"{sha256[:16]}...); versions tried: {', '.join(tried) or 'none recorded in dvc.lock'}")
+
+
+def cache_object(root: Path, md5: str) -> Path | None:
+    """DVC's object ``md5``: from the local cache, pulled from the default remote if it is not there."""
+    from dvc.repo import Repo
+    from dvc_data.hashfile.hash_info import HashInfo
+
+    with Repo(str(root)) as repo:
+        local = Path(repo.cache.local.oid_to_path(md5))
+        if not local.exists():
+            try:
+                repo.cloud.pull([HashInfo("md5", md5)])
+            except Exception:  # no remote, or not on it: the caller says what it tried
+                return None
+    return local if local.exists() else None
+
+
+def study_pool(root: Path, n_bytes: int, sha256: str) -> tuple[Path, str] | None:
+    """A study block's own pool whose first ``n_bytes`` hash to ``sha256`` (each block of a study harvests
+    a pool of its own, recorded by its DVC md5 in the study's values file), or None."""
+    for values in sorted(root.glob(STUDY_VALUES)):
+        try:
+            blocks = json.loads(values.read_text()).get("blocks", [])
+        except (OSError, ValueError):
+            continue
+        for block in blocks:
+            pool = block.get("pool") or {}
+            if pool.get("sha256") != sha256 or not pool.get("dvc_md5"):
+                continue
+            found = cache_object(root, pool["dvc_md5"])
+            if found is not None and check_pool(found, n_bytes, sha256) is None:
+                return found, (f"entropy: study {values.parent.name}, block {block['block']}: its pool (DVC md5 "
+                               f"{pool['dvc_md5']}) hashes to the recorded sha256 {sha256[:16]}...")
+    return None
 
 
 def exp_revision(root: Path, name: str | None) -> str | None:

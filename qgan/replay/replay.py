@@ -7,9 +7,10 @@
 3. Data: ``data/mnist`` if its digest is the recorded one, else rebuilt from the recorded data
    params; refused if the digest still differs.
 4. Entropy (arms that read the pool): the first ``bytes`` bytes of the local pool must hash to
-   the recorded sha256, else replay refuses. With no local pool (or ``--fetch``) it looks for a
-   DVC revision that records a pool at least that long (the pool is append-only, so any later
-   version holds it as a prefix) and streams it from DVC's cache or remote.
+   the recorded sha256; else a study block's own pool that does (recorded in the study's values
+   file: :func:`qgan.replay.pool_history.study_pool`); else replay refuses. With no local pool (or
+   ``--fetch``) it looks for a DVC revision that records a pool at least that long (the pool is
+   append-only, so any later version holds it as a prefix) and streams it from DVC's cache or remote.
 5. Convert exactly that prefix with the convert stage's function, train with the recorded
    params, thread count and device, and compare the generator's sha256 and every loss.
 """
@@ -38,7 +39,7 @@ from qgan.gan.training import LOSS_COLUMNS
 from qgan.noise.arms import POOL_ARMS
 from qgan.noise.convert import load_normals, pool_to_normals_file
 from qgan.params import dict_to_params
-from qgan.replay.pool_history import ReplayRefused, check_pool, exp_revision, fetch_pool
+from qgan.replay.pool_history import ReplayRefused, check_pool, exp_revision, fetch_pool, study_pool
 from qgan.replay.record import RECORD_FORMAT, RECORD_PATH
 
 POOL_PATH = "data/entropy/pool.bin"  # the harvest stage's pool, relative to the repo root
@@ -122,12 +123,15 @@ def resolve_data(record: dict, data_dir: Path, tmp: Path) -> tuple[Path, str]:
 def resolve_pool(record: dict, run, pool: Path, root: Path, fetch: bool, tmp: Path) -> tuple[Path, str]:
     """A file whose first ``entropy.bytes`` bytes are the run's pool, refusing on any mismatch."""
     n_bytes, sha = record["entropy"]["bytes"], record["entropy"]["sha256"]
-    if pool.exists() and not fetch:
-        problem = check_pool(pool, n_bytes, sha)
-        if problem:
-            raise ReplayRefused(f"replay refused: {pool}: {problem}; the archive changed since the run "
-                                f"(restore it with `dvc checkout`, or replay with --fetch to take it from DVC)")
+    problem = check_pool(pool, n_bytes, sha) if pool.exists() and not fetch else "not used"
+    if problem is None:
         return pool, f"entropy: {pool}: the first {n_bytes:,} bytes hash to the recorded sha256 {sha[:16]}..."
+    found = study_pool(root, n_bytes, sha)   # a study's block ran on a pool of its own
+    if found:
+        return found
+    if pool.exists() and not fetch:
+        raise ReplayRefused(f"replay refused: {pool}: {problem}; the archive changed since the run "
+                            f"(restore it with `dvc checkout`, or replay with --fetch to take it from DVC)")
     tags = run.data.tags
     hints = [r for r in (exp_revision(root, tags.get(tracking.TAG_DVC_EXP_NAME)), tags.get(tracking.TAG_GIT_COMMIT))
              if r]

@@ -100,10 +100,10 @@ def lock_entry(root: Path, item: str) -> dict | None:
     return (yaml.safe_load(path.read_text()) or {}).get("stages", {}).get(item)
 
 
-def worktree_patch(root: Path) -> bytes:
+def worktree_patch(root: Path, exclude: tuple[str, ...] = ()) -> bytes:
     """The workspace's difference from ``HEAD`` as a binary patch: modified and untracked (not
-    ignored) files, ``dvc.lock`` included. Built on a copy of git's index, so the user's staging
-    area is untouched."""
+    ignored) files, ``dvc.lock`` included, but for the paths under ``exclude``. Built on a copy of
+    git's index, so the user's staging area is untouched."""
     with tempfile.TemporaryDirectory() as tmp:
         index = Path(tmp) / "index"
         git_index = Path(checked(run_tool(root, ["git", "rev-parse", "--git-path", "index"], os.environ.copy()),
@@ -114,7 +114,9 @@ def worktree_patch(root: Path) -> bytes:
             shutil.copy2(git_index, index)
         env = {**os.environ, "GIT_INDEX_FILE": str(index)}
         checked(run_tool(root, ["git", "add", "-A"], env), "git add (temporary index)")
-        diff = subprocess.run(["git", "diff", "--cached", "--binary", "HEAD"], cwd=root, env=env, capture_output=True)
+        spec = ["--", ".", *(f":(exclude){path}" for path in exclude)] if exclude else []
+        diff = subprocess.run(["git", "diff", "--cached", "--binary", "HEAD", *spec], cwd=root, env=env,
+                              capture_output=True)
         if diff.returncode:
             raise QganError(f"git diff failed: {diff.stderr.decode(errors='replace').strip()}")
         return diff.stdout

@@ -1,0 +1,113 @@
+"""What a study knows, from its values file alone: ``qgan study show`` (verdicts, looks, the A/A check,
+the ladder, what the design could see, the cost so far next to ``qgan plan``'s prediction) and the
+forest plot; and that prediction itself, made once when a study starts.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+
+from qgan.core.errors import QganError
+from qgan.decision.figures import save_verdict_plot
+from qgan.decision.plan import pilot_to_values, plan_design
+from qgan.decision.verdict import POWER, Design, values_to_verdicts
+from qgan.decision.verdict_text import control_lines, ladder_lines, limits_lines, need_text, primary_lines
+from qgan.params import EvaluateConfig
+from qgan.study.record import hours_spent, record_values, seeds_recorded
+from qgan.study.runner import STOP_REASONS, look_line
+from qgan.study.spec import Study
+
+
+def record_design(record: dict) -> Design:
+    """The design the values file was made under (its ``identity.design``: ``evaluate.*``)."""
+    return Design.from_params(EvaluateConfig.from_dict(record["identity"]["design"], where="values file"))
+
+
+def start_plan(study: Study, root: Path, seconds_per_run: float | None) -> dict | None:
+    """``qgan plan``'s prediction for the study's comparison, from the spec's pilot (None without one):
+    seeds needed to detect a difference of one margin or to show equivalence (at the pilot's sd and
+    its 95% range), and the runs and hours that means with the arms trained every block."""
+    if not study.spec.pilot:
+        return None
+    design = Design.from_params(study.params.evaluate)
+    values = pilot_to_values(root / study.spec.pilot)
+    if study.spec.arm not in values:
+        raise QganError(f"{study.spec.pilot}: the pilot has no {study.spec.arm!r} arm (arms: {', '.join(values)})")
+    pilot = {a: values[a] for a in (design.baseline, study.spec.arm)}
+    arms = len(study.arms_of(study.spec.first_seed + study.spec.ladder_seeds))  # arms every block trains
+    plan = plan_design(pilot, design, POWER, arms, seconds_per_run)
+    return {"made": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "pilot": study.spec.pilot,
+            "power": POWER, "arms_per_seed": arms, "seconds_per_run": seconds_per_run,
+            **plan["comparisons"][f"{study.spec.arm}_vs_{design.baseline}"]}
+
+
+def record_verdicts(record: dict) -> dict:
+    """Every arm against the baseline over the recorded seeds, as the evaluate stage judges them."""
+    return values_to_verdicts(record_values(record), record_design(record))
+
+
+def cost_lines(record: dict) -> list[str]:
+    """Blocks, training runs and hours so far, per machine."""
+    blocks = record["blocks"]
+    if not blocks:
+        return ["cost: nothing trained yet"]
+    runs = sum(len(b["seeds"]) * len(b["arms"]) for b in blocks)
+    machines = Counter(f"{b['host']['cpu']} ({b['host']['cores']} cores, {b.get('runner', 'dvc repro')})"
+                       for b in blocks)
+    n = len(seeds_recorded(record))
+    return [f"cost: {len(blocks)} blocks, {runs} training runs, {hours_spent(record):.2f} h wall-clock "
+            f"({60 * hours_spent(record) / n:.1f} min per paired seed with every arm)",
+            *(f"  {count} block(s) on {where}" for where, count in machines.items())]
+
+
+def plan_lines(record: dict) -> list[str]:
+    """The prediction made at the start, next to what the study has spent."""
+    plan = record.get("plan")
+    if not plan:
+        return ["plan: none recorded (the spec named no pilot)"]
+    out = [f"plan, made {plan['made']} from {plan['pilot']} before any block ran (power {plan['power']:g}, "
+           f"{plan['arms_per_seed']} arms per seed, "
+           + (f"{plan['seconds_per_run']:.0f} s per run):" if plan["seconds_per_run"] else "no time per run known):")]
+    for goal, words in (("detect", "detect a difference of one margin"), ("equivalent", "show equivalence")):
+        need, cost = plan["seeds_needed"], plan["cost"][goal]
+        spent = "" if cost is None else f" = {cost['runs']} runs" + (
+            f" = {cost['hours']:.1f} h" if cost["hours"] is not None else "")
+        out.append(f"  to {words}: {need_text(need['sd'][goal])} seeds{spent} (over the pilot sd's 95% range: "
+                   f"{need_text(need['sd_low'][goal])}-{need_text(need['sd_high'][goal])})")
+    runs = sum(len(b["seeds"]) * len(b["arms"]) for b in record["blocks"])
+    out.append(f"  spent so far: {len(seeds_recorded(record))} seeds = {runs} runs = {hours_spent(record):.1f} h")
+    return out
+
+
+def status_line(study_name: str, record: dict, spec=None) -> str:
+    n = len(seeds_recorded(record))
+    stopped = record.get("stopped")
+    if stopped:
+        return (f"study {study_name}: stopped after look {stopped['look']} at n = {stopped['n']}: "
+                f"{STOP_REASONS[stopped['reason']]}")
+    cap = f" of at most {spec.max_seeds}; {hours_spent(record):.2f} h of {spec.budget_hours:g} h" if spec else ""
+    return f"study {study_name}: in progress, n = {n}{cap}"
+
+
+def show_lines(study_name: str, record: dict, spec=None) -> list[str]:
+    """``qgan study show``: everything from the values file (``spec`` only adds the cap and budget)."""
+    if not record["looks"]:
+        return [status_line(study_name, record, spec), "no block recorded yet", *plan_lines(record)]
+    verdicts = record_verdicts(record)
+    looks = record["looks"]
+    lines = [status_line(study_name, record, spec), "",
+             *primary_lines({**verdicts, "comparisons": {
+                 k: c for k, c in verdicts["comparisons"].items()
+                 if c["arm"] == record["identity"]["arms"]["arm"]}}), "",
+             f"looks: {len(looks)} (one per block; every one valid under {verdicts['design']['inference']} "
+             "inference):", *(f"  {look_line(e)}" for e in looks), "",
+             *control_lines(verdicts), "", f"ladder (first {record['identity']['arms']['ladder_seeds']} seeds):",
+             *ladder_lines(verdicts), "", *limits_lines(verdicts), "", *cost_lines(record), *plan_lines(record)]
+    return lines
+
+
+def save_study_figure(record: dict, path: Path) -> None:
+    """The forest plot: each arm − baseline with its interval over the ±δ band."""
+    if record["looks"]:
+        save_verdict_plot(record_verdicts(record), path)

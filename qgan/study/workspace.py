@@ -1,0 +1,200 @@
+"""A study's block, run by DVC in a workspace of its own: a clone of the repo whose ``params.yaml``
+holds the study's params with ``train.arms`` and ``train.seeds`` set to the block.
+
+The workspace (``.qgan/studies/<name>/<block>/``) is a clone at the repo's commit with its
+uncommitted changes applied (as ``qgan sweep`` hands them to its workers), using the repo's DVC
+cache, so outputs and run-cache entries land where ``dvc pull``/``push`` find them, and logging
+to the repo's MLflow store. Its pool starts empty: each block harvests its own entropy, so no byte
+is read by two blocks, and the pool of a study's block is never longer than the block needs.
+``dvc repro`` (or ``qgan sweep`` with a cluster) runs the whole pipeline on the block; the block's
+per-seed values come from its ``metrics/evaluate.json`` and each run's provenance from its train
+metrics, slice record and MLflow run. A study killed mid-block leaves the workspace behind and the
+next run continues in it (DVC re-runs only what is not done); once the block is in the values
+file the workspace is removed (its outputs stay in the DVC cache).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from qgan.core import tracking
+from qgan.core.atomic import read_json, write_json_atomic, write_text_atomic
+from qgan.core.errors import QganError
+from qgan.core.git import code_dirty
+from qgan.core.runtime import cpu_model
+from qgan.noise.arms import POOL_ARMS
+from qgan.study.runner import BlockRequest, BlockResult
+from qgan.study.spec import STUDIES, Study
+from qgan.sweep.dvc_ops import cache_root, checked, dvc_args, head_revision, run_tool, tool_env, worktree_patch
+from qgan.sweep.sweep import SweepOptions
+
+WORK = Path(".qgan/studies")          # the studies' workspaces and logs (git-ignored)
+POOL = "data/entropy/pool.bin"        # the harvest stage's pool in a workspace
+STAGE_LINE = re.compile(r"[Ss]tage '([^']+)'")  # DVC names each stage it runs, skips or restores
+
+
+@dataclass(frozen=True)
+class Checkout:
+    revision: str       # the repo's commit
+    patch: bytes        # its uncommitted changes (binary git diff)
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(self.revision.encode() + self.patch).hexdigest()
+
+
+class DvcBlocks:
+    """Runs a study's blocks with DVC in workspaces under ``root``; ``cluster`` sends the training
+    items to Dask through ``qgan sweep`` (None: ``dvc repro`` here)."""
+
+    def __init__(self, root: Path, study: Study, cluster: SweepOptions | None = None, progress: bool = True):
+        self.root, self.study, self.cluster, self.progress = root.resolve(), study, cluster, progress
+        self.home = self.root / WORK / study.name
+        self.checkout = Checkout(head_revision(self.root), worktree_patch(self.root, exclude=(str(STUDIES),)))
+
+    def workspace(self, request: BlockRequest) -> Path:
+        return self.home / request.block
+
+    def prepare(self, request: BlockRequest) -> Path:
+        """The block's workspace: reused when a killed run left it for this very block and checkout,
+        else a fresh clone with the block's params."""
+        ws, marker = self.workspace(request), self.home / f"{request.block}.json"
+        ident = {"block": request.block, "arms": list(request.arms), "checkout": self.checkout.key}
+        if ws.exists() and marker.exists() and read_json(marker) == ident:
+            return ws
+        shutil.rmtree(ws, ignore_errors=True)
+        ws.parent.mkdir(parents=True, exist_ok=True)
+        env = tool_env()
+
+        def step(args: list[str], what: str, cwd: Path = ws, stdin: bytes | None = None) -> None:
+            checked(run_tool(cwd, args, env, stdin=stdin), f"block {request.block}: {what}")
+        step(["git", "clone", "--quiet", "--no-checkout", str(self.root), str(ws)], "git clone", cwd=ws.parent)
+        step(["git", "checkout", "--quiet", "--detach", self.checkout.revision], "git checkout")
+        if self.checkout.patch:
+            step(["git", "apply", "--binary", "--whitespace=nowarn", "-"], "git apply (uncommitted changes)",
+                 stdin=self.checkout.patch)
+        step(dvc_args("cache", "dir", "--local", cache_root(self.root)), "dvc cache dir")
+        params = self.study.params.to_dict()
+        params["train"].update(arms=list(request.arms), seeds=[request.block if "-" in request.block
+                                                               else int(request.block)])
+        write_text_atomic(ws / "params.yaml", yaml.safe_dump(params, sort_keys=False))
+        write_json_atomic(marker, ident)
+        return ws
+
+    def command(self) -> list[str]:
+        """``dvc repro``, or ``qgan sweep`` with the cluster's options; under a lifeline either way, so
+        that a SIGKILLed study takes its pipeline with it."""
+        if self.cluster is None:
+            cmd = dvc_args("repro")
+        else:
+            c = self.cluster
+            cmd = [sys.executable, "-m", "qgan.cli", "sweep", "--workers", str(c.workers), "--threads-per-worker",
+                   str(c.threads_per_worker), "--retries", str(c.retries), "--quiet"]
+            for flag, value in (("--scheduler", c.scheduler), ("--remote", c.remote), ("--repo", c.repo)):
+                cmd += [flag, value] if value else []
+        return [sys.executable, "-m", "qgan.sweep.lifeline", "--", *cmd]
+
+    def run_pipeline(self, ws: Path, request: BlockRequest, log: Path) -> None:
+        """The block's pipeline with one progress bar over its stages; output to ``log``."""
+        from tqdm import tqdm
+
+        tracking.experiment_id(self.root)   # on the repo's store, with the repo's absolute artifact location
+        env = tool_env()
+        env.update(MLFLOW_TRACKING_URI=tracking.tracking_uri(self.root),
+                   DVC_EXP_NAME=f"study-{self.study.name}-{request.block}")  # the MLflow parent run's name
+        env.pop("DVC_ROOT", None)
+        stages = 7 + len(request.arms)  # data, harvest, convert, classifier, slice, train@ per arm, evaluate, report
+        seen: set[str] = set()
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a") as out, tqdm(total=stages, desc=f"block {request.block}", unit="stage",
+                                         disable=not self.progress) as bar:
+            out.write(f"$ {' '.join(self.command())}  (in {ws})\n")
+            proc = subprocess.Popen(self.command(), cwd=ws, env=env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True, errors="replace")
+            for line in proc.stdout:
+                out.write(line)
+                found = STAGE_LINE.search(line)
+                if found and found.group(1) not in seen and len(seen) < stages:
+                    seen.add(found.group(1))
+                    bar.set_postfix_str(found.group(1))
+                    bar.update(1)
+            code = proc.wait()
+            out.write(f"[exit {code}]\n")
+        if code:
+            raise QganError(f"block {request.block}: the pipeline exited {code}; log {log}")
+
+    def __call__(self, request: BlockRequest) -> BlockResult:
+        start = time.perf_counter()
+        ws = self.prepare(request)
+        log = self.home / "logs" / f"{request.block}.log"
+        self.run_pipeline(ws, request, log)
+        result = self.collect(ws, request)
+        result.seconds = time.perf_counter() - start
+        result.extra["log"] = str(log.relative_to(self.root))
+        return result
+
+    def collect(self, ws: Path, request: BlockRequest) -> BlockResult:
+        """Values and provenance from the workspace's outputs (and the runs' MLflow ids)."""
+        evaluation = read_json(ws / "metrics" / "evaluate.json")
+        slice_record = read_json(ws / "data" / "noise" / "blocks" / request.block / "block.json")
+        lock = yaml.safe_load((ws / "dvc.lock").read_text())["stages"]
+        pool_out = next(o for o in lock["harvest"]["outs"] if o["path"] == POOL)
+        code = {"revision": self.checkout.revision, "dirty": bool(code_dirty(self.root))}  # as runs record it
+        values, runs = {}, {}
+        for arm in request.arms:
+            trained = read_json(ws / "metrics" / "train" / f"{arm}-{request.block}.json")
+            values[arm] = {s: evaluation["values"][arm][str(s)] for s in request.seeds}
+            for s in request.seeds:
+                name = f"{arm}-{s}"
+                sha = trained[name]["generator_sha256"]
+                found = tracking.RunLogger.find_training(arm, s, sha, self.root)
+                runs[name] = {"block": request.block, "generator_sha256": sha, "numerics": trained[name]["numerics"],
+                              "pool": ({"bytes": slice_record["pool"]["total_bytes"],
+                                        "sha256": slice_record["pool"]["sha256"]} if arm in POOL_ARMS else None),
+                              "code": code, "mlflow_run_id": found.run_id if found else None}
+        pool = {k: slice_record["pool"][k] for k in ("sha256", "sources", "quantum", "emulated")}
+        return BlockResult(values, runs, read_json(ws / "metrics" / "classifier.json")["extractor_sha256"], 0.0,
+                           {"name": socket.gethostname(), "cpu": cpu_model(), "cores": os.cpu_count()},
+                           {"pool": {**pool, "bytes": pool_out["size"], "dvc_md5": pool_out["md5"]}, "code": code,
+                            "runner": "qgan sweep" if self.cluster else "dvc repro"})
+
+    def done(self, request: BlockRequest) -> None:
+        """The block is in the values file: its workspace goes (its outputs are in the DVC cache)."""
+        shutil.rmtree(self.workspace(request), ignore_errors=True)
+        (self.home / f"{request.block}.json").unlink(missing_ok=True)
+
+
+def describe_cluster(cluster: SweepOptions | None) -> str:
+    if cluster is None:
+        return "dvc repro on this machine"
+    where = cluster.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or f"a LocalCluster of {cluster.workers}"
+    return f"qgan sweep on {where}"
+
+
+def lock_study(root: Path, name: str):
+    """An exclusive lock on the study (one ``qgan study run`` at a time); released when the process ends."""
+    import fcntl
+    path = root / WORK / f"{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise QganError(f"study {name} is already running (lock {path})") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(json.dumps({"pid": os.getpid()}))
+    handle.flush()
+    return handle
