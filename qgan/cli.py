@@ -375,17 +375,21 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--json", action="store_true", help="print the scores as JSON")
     sc.set_defaults(func=cmd_score)
 
+    def cluster_options(p: argparse.ArgumentParser, workers: int | None, workers_help: str) -> None:
+        """qgan sweep's options (also a study's, whose blocks go through qgan sweep when a cluster is set)."""
+        p.add_argument("--workers", type=int, default=workers, help=workers_help)
+        p.add_argument("--threads-per-worker", type=int, default=1,
+                       help="items at once per worker (default: %(default)s; each uses train.threads torch threads)")
+        p.add_argument("--scheduler", help="address of a running Dask scheduler (else $DASK_SCHEDULER_ADDRESS)")
+        p.add_argument("--remote", help="DVC remote for inputs, outputs and run-cache (default: the repo's default; "
+                                        "none: this machine's cache)")
+        p.add_argument("--repo", help="git URL the workers clone (default: this repo's path)")
+        p.add_argument("--retries", type=int, default=2, help="extra attempts of a failing item (default: %(default)s)")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+
     sw = sub.add_parser("sweep", help="train the pending train@ items on Dask (LocalCluster or --scheduler), "
                                       "then dvc repro the rest: the workspace a sequential dvc repro leaves")
-    sw.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes (default: %(default)s)")
-    sw.add_argument("--threads-per-worker", type=int, default=1,
-                    help="items at once per worker (default: %(default)s; each uses train.threads torch threads)")
-    sw.add_argument("--scheduler", help="address of a running Dask scheduler (else $DASK_SCHEDULER_ADDRESS)")
-    sw.add_argument("--remote", help="DVC remote for inputs, outputs and run-cache (default: the repo's default; "
-                                     "none: this machine's cache)")
-    sw.add_argument("--repo", help="git URL the workers clone (default: this repo's path)")
-    sw.add_argument("--retries", type=int, default=2, help="extra attempts of a failing item (default: %(default)s)")
-    sw.add_argument("--quiet", action="store_true", help="no progress bar")
+    cluster_options(sw, 2, "LocalCluster worker processes (default: %(default)s)")
     sw.set_defaults(func=cmd_sweep)
 
     study = sub.add_parser("study", help="a study run to its verdict, block by block, resumable anywhere "
@@ -398,14 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
     srun.add_argument("--seconds-per-run", type=float, default=None,
                       help="training seconds per run for the plan made when the study starts (default: the median "
                            "the MLflow store recorded)")
-    srun.add_argument("--workers", type=int, default=None, help="train each block on a LocalCluster of this many "
-                                                                 "workers through qgan sweep")
-    srun.add_argument("--threads-per-worker", type=int, default=1, help="items at once per worker (default: 1)")
-    srun.add_argument("--scheduler", help="a running Dask scheduler for qgan sweep (else $DASK_SCHEDULER_ADDRESS)")
-    srun.add_argument("--remote", help="qgan sweep's DVC remote (default: the repo's default)")
-    srun.add_argument("--repo", help="git URL qgan sweep's workers clone (default: the block's workspace)")
-    srun.add_argument("--retries", type=int, default=2, help="qgan sweep's retries of a failing item (default: 2)")
-    srun.add_argument("--quiet", action="store_true", help="no progress bar")
+    cluster_options(srun, None, "train each block on a LocalCluster of this many workers through qgan sweep "
+                                "(default: no cluster, dvc repro here)")
     srun.set_defaults(func=cmd_study_run)
     sshow = study_sub.add_parser("show", help="verdicts, looks, A/A check, ladder, cost and the plan, from the values "
                                               "file alone (writes studies/<name>/verdicts.png)")
