@@ -216,34 +216,33 @@ def cmd_study_run(args: argparse.Namespace) -> None:
     """Run a study's blocks until its verdict is in, its seed cap or its budget is reached."""
     from qgan.core.tracking import project_root
     from qgan.pipeline.runs import seconds_per_run
-    from qgan.study.record import check_extractor, check_identity, new_record, read_record, write_record
+    from qgan.study.mlflow_log import log_study
+    from qgan.study.record import open_record, write_record
     from qgan.study.runner import run_study
     from qgan.study.spec import load_study, study_identity
-    from qgan.study.summary import save_study_figure, start_plan
+    from qgan.study.summary import save_study_figures, start_plan
     from qgan.study.workspace import DvcBlocks, describe_cluster, lock_study
 
     root = project_root()
     study = load_study(root, args.name)
     cluster = study_cluster(args)
     with lock_study(root, study.name):
-        record = read_record(study.values_path)
-        if record is None:
-            seconds = args.seconds_per_run or (seconds_per_run(root) if study.spec.pilot else None)
-            record = new_record(study.name, study_identity(study), start_plan(study, root, seconds))
-            write_record(study.values_path, record)   # the plan is on file before any block runs
-        else:
-            check_identity(record, study_identity(study), study.values_path)
-        if study.params.classifier.source == "versioned":   # known before training: refuse early
+        shipped = None
+        if study.params.classifier.source == "versioned":   # the extractor is known before training: refuse early
             from qgan.scoring.classifier import SHIPPED_PROVENANCE
-            check_extractor(record, SHIPPED_PROVENANCE["extractor_sha256"], study.values_path)
+            shipped = SHIPPED_PROVENANCE["extractor_sha256"]
+        record = open_record(study.values_path, study.name, study_identity(study), lambda: start_plan(
+            study, root, args.seconds_per_run or (seconds_per_run(root) if study.spec.pilot else None)), shipped)
         s, design = study.spec, study.params.evaluate
         print(f"study {study.name}: {s.arm} vs prng on {' and '.join(design.family)} ({design.inference}, alpha "
               f"{design.alpha:g}); {len(record['blocks'])} block(s) on file; blocks of {s.block_size} seeds, at most "
               f"{s.max_seeds} seeds and {s.budget_hours:g} h; {describe_cluster(cluster)}", flush=True)
         blocks = DvcBlocks(root, study, cluster, progress=not args.quiet)
-        record = run_study(study, record, lambda r: write_record(study.values_path, r), blocks, args.max_blocks,
-                           say=lambda line: print(line, flush=True))
-        save_study_figure(record, study.folder / "verdicts.png")
+
+        def save(r: dict) -> None:   # after each block and at the stop: the file, its figures, the MLflow run
+            write_record(study.values_path, r)
+            log_study(root, r, save_study_figures(r, study.folder), study.values_path)
+        run_study(study, record, save, blocks, args.max_blocks, say=lambda line: print(line, flush=True))
 
 
 def cmd_study_show(args: argparse.Namespace) -> None:
@@ -254,7 +253,7 @@ def cmd_study_show(args: argparse.Namespace) -> None:
     from qgan.core.tracking import project_root
     from qgan.study.record import read_record
     from qgan.study.spec import STUDIES, load_study
-    from qgan.study.summary import save_study_figure, show_lines
+    from qgan.study.summary import save_study_figures, show_lines
 
     root = project_root()
     path = root / STUDIES / args.name / "values.json"
@@ -266,9 +265,8 @@ def cmd_study_show(args: argparse.Namespace) -> None:
         return
     spec = load_study(root, args.name).spec if (root / STUDIES / f"{args.name}.yaml").exists() else None
     print("\n".join(show_lines(args.name, record, spec)))
-    if record["looks"]:
-        save_study_figure(record, path.parent / "verdicts.png")
-        print(f"figure: {(path.parent / 'verdicts.png').relative_to(root)}")
+    for figure in save_study_figures(record, path.parent):
+        print(f"figure: {figure.relative_to(root)}")
 
 
 def cmd_server(args: argparse.Namespace) -> None:
@@ -406,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "(default: no cluster, dvc repro here)")
     srun.set_defaults(func=cmd_study_run)
     sshow = study_sub.add_parser("show", help="verdicts, looks, A/A check, ladder, cost and the plan, from the values "
-                                              "file alone (writes studies/<name>/verdicts.png)")
+                                              "file alone (writes studies/<name>/verdicts.png, looks.png)")
     sshow.add_argument("name", help="the study")
     sshow.add_argument("--json", action="store_true", help="print the values file")
     sshow.set_defaults(func=cmd_study_show)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from qgan.core.atomic import write_json_atomic
 from qgan.core.errors import QganError
@@ -52,6 +52,21 @@ def read_record(path: Path) -> dict | None:
 
 def write_record(path: Path, record: dict) -> None:
     write_json_atomic(path, record)
+
+
+def open_record(path: Path, name: str, identity: dict, make_plan: Callable[[], dict | None],
+                known_extractor: str | None = None) -> dict:
+    """The study's values file, checked against its spec's ``identity`` (and, when it is known before any
+    training, the extractor); a new one, with ``make_plan()``'s prediction, written before any block runs."""
+    record = read_record(path)
+    if record is None:
+        record = new_record(name, identity, make_plan())
+        write_record(path, record)
+    else:
+        check_identity(record, identity, path)
+    if known_extractor is not None:
+        check_extractor(record, known_extractor, path)
+    return record
 
 
 def first_difference(old: Any, new: Any, at: str = "") -> tuple[str, Any, Any] | None:

@@ -9,6 +9,8 @@ from collections import Counter
 from pathlib import Path
 
 from qgan.core.errors import QganError
+from qgan.core.metric_registry import METRICS
+from qgan.core.plots import pyplot, save_png
 from qgan.decision.figures import save_verdict_plot
 from qgan.decision.plan import pilot_to_values, plan_design
 from qgan.decision.verdict import POWER, Design, values_to_verdicts
@@ -107,7 +109,50 @@ def show_lines(study_name: str, record: dict, spec=None) -> list[str]:
     return lines
 
 
-def save_study_figure(record: dict, path: Path) -> None:
-    """The forest plot: each arm − baseline with its interval over the ±δ band."""
-    if record["looks"]:
-        save_verdict_plot(record_verdicts(record), path)
+def save_study_figures(record: dict, folder: Path) -> list[Path]:
+    """``verdicts.png``, the forest plot (each arm − baseline with its interval over the ±δ band), and
+    ``looks.png``, the confidence sequence of the study's comparison at every look; their paths."""
+    if not record["looks"]:
+        return []
+    save_verdict_plot(record_verdicts(record), folder / "verdicts.png")
+    save_looks_plot(record, folder / "looks.png")
+    return [folder / "verdicts.png", folder / "looks.png"]
+
+
+def save_looks_plot(record: dict, path: Path) -> None:
+    """One panel per family endpoint: the interval of ``arm − baseline`` at each look against n (clipped
+    where unbounded), its estimate, the ``±delta`` band and 0; the study's stop marked."""
+    plt = pyplot()
+    looks, design = record["looks"], record["identity"]["design"]
+    ends = [e["metric"] for e in looks[0]["endpoints"]]
+    fig, axes = plt.subplots(1, len(ends), figsize=(5.6 * len(ends), 3.6), squeeze=False)
+    for ax, metric in zip(axes[0], ends):
+        delta = design["margin"] if metric == design["primary"] else design["diversity_margin"]
+        rows = [(look["n"], next(e for e in look["endpoints"] if e["metric"] == metric)) for look in looks]
+        finite = [abs(x) for _, e in rows for x in e["interval"] if x is not None]
+        span = max(finite + [3 * delta])
+        n = [k for k, _ in rows]
+        low = [max(-span, e["interval"][0]) if e["interval"][0] is not None else -span for _, e in rows]
+        high = [min(span, e["interval"][1]) if e["interval"][1] is not None else span for _, e in rows]
+        ax.fill_between(n, low, high, step="mid", color="0.6", alpha=0.4,
+                        label="confidence sequence at each look (unbounded: to the edge)")
+        ax.plot(n, [e["estimate"] for _, e in rows], "o-", color="k", markersize=3, linewidth=1, label="estimate")
+        ax.axhspan(-delta, delta, color="C2", alpha=0.2, label=f"equivalence margin ±{delta:g}")
+        ax.axhline(0, color="k", linestyle="--", linewidth=0.8)
+        ax.set_ylim(-1.05 * span, 1.05 * span)
+        label, lower = METRICS[metric]
+        ax.set_xlabel("paired seeds (n) at each look")
+        ax.set_ylabel(f"{record['identity']['arms']['arm']} − {design_baseline(record)}: {label}\n"
+                      f"({'lower' if lower else 'higher'} is better)", fontsize=8)
+        ax.legend(loc="lower right", fontsize=7)
+    stopped = record.get("stopped")
+    title = (f"stopped at n = {stopped['n']}: {STOP_REASONS[stopped['reason']]}" if stopped
+             else f"in progress at n = {looks[-1]['n']}")
+    fig.suptitle(f"study {record['study']}: the {design['inference']} confidence sequence after every block ({title})",
+                 fontsize=9)
+    fig.tight_layout()
+    save_png(fig, path)
+
+
+def design_baseline(record: dict) -> str:
+    return record["identity"]["arms"]["baseline"]

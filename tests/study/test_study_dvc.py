@@ -73,6 +73,10 @@ def test_two_blocks_then_a_fresh_clone_trains_only_the_new_seeds(first_clone, tm
     for arm in ("prng", "entropy"):                           # the committed seeds kept, bit for bit
         assert {s: continued["values"][arm][s] for s in ("0", "1", "2", "3")} == values["values"][arm]
     assert trained_seeds(fresh) == [("entropy", "4"), ("entropy", "5"), ("prng", "4"), ("prng", "5")]
+    with sqlite3.connect(fresh / "mlflow.db") as db:   # one study run in the new store, with every look
+        tags = dict(db.execute("select t.key, t.value from tags t join tags r on r.run_uuid = t.run_uuid "
+                               "where r.key = 'qgan_role' and r.value = 'study'").fetchall())
+    assert tags["qgan_study"] == "tiny" and tags["looks_logged"] == "3" and tags["stopped"] == "seed cap"
     log = (fresh / continued["blocks"][2]["log"]).read_text()
     assert "train@entropy-4-5" in log and "train@entropy-0-1" not in log
 
@@ -84,7 +88,7 @@ def test_two_blocks_then_a_fresh_clone_trains_only_the_new_seeds(first_clone, tm
     assert family["primary"]["estimate"] == last["endpoints"][0]["estimate"]
     shown = qgan(fresh, "study", "show", "tiny").stdout
     assert "stopped after look 3 at n = 6" in shown and "cost: 3 blocks, 12 training runs" in shown
-    assert (fresh / "studies" / "tiny" / "verdicts.png").stat().st_size > 10_000
+    assert all((fresh / "studies" / "tiny" / f).stat().st_size > 10_000 for f in ("verdicts.png", "looks.png"))
 
 
 def test_a_study_seed_replays_bit_identically_from_its_blocks_pool(first_clone):
