@@ -236,7 +236,7 @@ def tiny_repo(repo: Path, seeds: list) -> Path:
     import subprocess
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
                            text=True, check=True).stdout.split()
-    skip = ("dvc.lock", "metrics/", "reports/", "docs/")  # results of the default run, not the code
+    skip = ("dvc.lock", "metrics/", "reports/", "docs/", "studies/")  # results (runs, studies), not the code
     for name in files:
         if (ROOT / name).is_file() and not name.startswith(skip):
             (repo / name).parent.mkdir(parents=True, exist_ok=True)
