@@ -84,13 +84,27 @@ def cmd_replay(args: argparse.Namespace) -> int:
 REEXEC = "QGAN_REPLAY_REEXEC"  # set in a replay restarted with the recorded numerics (never restarts twice)
 
 
-def design_from(args: argparse.Namespace):
-    """The verdict's design: ``params.yaml``'s ``evaluate.*`` (its defaults if there is no file), each
-    option overriding; the result is checked as params are (one line naming the key)."""
+def file_design(path: Path) -> dict | None:
+    """The design a study's values file was judged under (its ``identity.design``), else None."""
+    import json
+    if path.suffix != ".json":
+        return None
+    try:
+        return json.loads(path.read_text()).get("identity", {}).get("design")
+    except (OSError, ValueError, AttributeError):
+        return None   # not a study's file: pilot_to_values says what is wrong with it
+
+
+def design_from(args: argparse.Namespace, base_design: dict | None = None):
+    """The verdict's design: ``base_design`` (a study's) or ``params.yaml``'s ``evaluate.*`` (its defaults
+    if there is no file), each option overriding; checked as params are (one line naming the key)."""
     from qgan.decision.verdict import Design
     from qgan.params import EvaluateConfig, load_params
 
-    base = load_params(args.params).evaluate if Path(args.params).exists() else EvaluateConfig()
+    if base_design is not None:
+        base = EvaluateConfig.from_dict(base_design, where=f"{args.values}: identity.design")
+    else:
+        base = load_params(args.params).evaluate if Path(args.params).exists() else EvaluateConfig()
     options = {"primary": args.primary, "margin": args.margin, "alpha": args.alpha, "inference": args.inference,
                "diversity_margin": args.diversity_margin}
     merged = {**base.to_dict(), **{k: v for k, v in options.items() if v is not None}}
@@ -107,7 +121,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
     from qgan.decision.verdict import values_to_verdicts
     from qgan.decision.verdict_text import endpoints_of, interval_text
 
-    verdicts = values_to_verdicts(pilot_to_values(Path(args.values)), design_from(args))
+    verdicts = values_to_verdicts(pilot_to_values(Path(args.values)), design_from(args, file_design(Path(args.values))))
     if args.json:
         print(json.dumps(verdicts, indent=2, allow_nan=False, default=str))
         return
@@ -227,22 +241,21 @@ def cmd_study_run(args: argparse.Namespace) -> None:
     study = load_study(root, args.name)
     cluster = study_cluster(args)
     with lock_study(root, study.name):
-        shipped = None
+        known = {}
         if study.params.classifier.source == "versioned":   # the extractor is known before training: refuse early
             from qgan.scoring.classifier import SHIPPED_PROVENANCE
-            shipped = SHIPPED_PROVENANCE["extractor_sha256"]
+            known["extractor_sha256"] = SHIPPED_PROVENANCE["extractor_sha256"]
         record = open_record(study.values_path, study.name, study_identity(study), lambda: start_plan(
-            study, root, args.seconds_per_run or (seconds_per_run(root) if study.spec.pilot else None)), shipped)
+            study, root, args.seconds_per_run or (seconds_per_run(root) if study.spec.pilot else None)), known)
         s, design = study.spec, study.params.evaluate
         print(f"study {study.name}: {s.arm} vs prng on {' and '.join(design.family)} ({design.inference}, alpha "
               f"{design.alpha:g}); {len(record['blocks'])} block(s) on file; blocks of {s.block_size} seeds, at most "
               f"{s.max_seeds} seeds and {s.budget_hours:g} h; {describe_cluster(cluster)}", flush=True)
         blocks = DvcBlocks(root, study, cluster, progress=not args.quiet)
-
-        def save(r: dict) -> None:   # after each block and at the stop: the file, its figures, the MLflow run
-            write_record(study.values_path, r)
-            log_study(root, r, save_study_figures(r, study.folder), study.values_path)
-        run_study(study, record, save, blocks, args.max_blocks, say=lambda line: print(line, flush=True))
+        blocks.forget_recorded(record)
+        run_study(study, record, lambda r: write_record(study.values_path, r), blocks, args.max_blocks,
+                  say=lambda line: print(line, flush=True),
+                  saved=lambda r: log_study(root, r, save_study_figures(r, study.folder), study.values_path))
 
 
 def cmd_study_show(args: argparse.Namespace) -> None:
@@ -252,10 +265,12 @@ def cmd_study_show(args: argparse.Namespace) -> None:
     from qgan.core.errors import QganError
     from qgan.core.tracking import project_root
     from qgan.study.record import read_record
-    from qgan.study.spec import STUDIES, load_study
+    from qgan.study.spec import NAME, STUDIES, load_study
     from qgan.study.summary import save_study_figures, show_lines
 
     root = project_root()
+    if not NAME.fullmatch(args.name):
+        raise QganError(f"study name {args.name!r} is not allowed (lowercase letters, digits, '.', '_', '-')")
     path = root / STUDIES / args.name / "values.json"
     record = read_record(path)
     if record is None:
@@ -263,7 +278,10 @@ def cmd_study_show(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(record, indent=2))
         return
-    spec = load_study(root, args.name).spec if (root / STUDIES / f"{args.name}.yaml").exists() else None
+    try:   # the spec only adds the cap and the budget: the file alone is enough
+        spec = load_study(root, args.name).spec
+    except QganError:
+        spec = None
     print("\n".join(show_lines(args.name, record, spec)))
     for figure in save_study_figures(record, path.parent):
         print(f"figure: {figure.relative_to(root)}")
@@ -346,7 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmp = sub.add_parser("compare", help="judge per-seed results (a CSV, an evaluate.json or a study's values.json) "
                                          "as evaluate does")
     cmp.add_argument("values", help="CSV with columns arm,seed,metric,value, or a JSON file with per-seed values "
-                                    "(metrics/evaluate.json, studies/<name>/values.json)")
+                                    "(metrics/evaluate.json, studies/<name>/values.json: judged by default under "
+                                    "the study's design)")
     design_options(cmp)
     cmp.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     cmp.set_defaults(func=cmd_compare)
@@ -373,9 +392,14 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--json", action="store_true", help="print the scores as JSON")
     sc.set_defaults(func=cmd_score)
 
+    def positive(text: str) -> int:
+        if not text.isdigit() or int(text) < 1:
+            raise argparse.ArgumentTypeError(f"{text!r} is not allowed (an integer >= 1)")
+        return int(text)
+
     def cluster_options(p: argparse.ArgumentParser, workers: int | None, workers_help: str) -> None:
         """qgan sweep's options (also a study's, whose blocks go through qgan sweep when a cluster is set)."""
-        p.add_argument("--workers", type=int, default=workers, help=workers_help)
+        p.add_argument("--workers", type=positive, default=workers, help=workers_help)
         p.add_argument("--threads-per-worker", type=int, default=1,
                        help="items at once per worker (default: %(default)s; each uses train.threads torch threads)")
         p.add_argument("--scheduler", help="address of a running Dask scheduler (else $DASK_SCHEDULER_ADDRESS)")

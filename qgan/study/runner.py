@@ -18,7 +18,6 @@ data do: looking after every block and stopping at the first verdict is valid by
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
@@ -26,7 +25,7 @@ from qgan.core import stats
 from qgan.core.errors import QganError
 from qgan.core.formatting import num
 from qgan.decision.verdict import Design, family_verdict, holm_intervals, paired_differences
-from qgan.study.record import check_extractor, hours_spent, record_values, seeds_recorded
+from qgan.study.record import check_instrument, hours_spent, record_values, seeds_recorded, utc_now
 from qgan.study.spec import Study
 
 STOP_REASONS = {"verdict": "the verdict is in", "seed cap": "the next block would pass max_seeds",
@@ -42,12 +41,12 @@ class BlockRequest:
 
 @dataclass
 class BlockResult:
-    """What a block gave: per-seed values and per-run provenance, the extractor that scored them."""
+    """What a block gave: per-seed values and per-run provenance, and the instrument that scored them."""
     values: dict[str, dict[int, dict[str, float]]]   # arm -> seed -> metric -> value
     runs: dict[str, dict]                            # "<arm>-<seed>" -> generator sha256, pool, code, ...
-    extractor_sha256: str
-    seconds: float                                   # wall time of the whole block
-    host: dict                                       # {"name", "cpu", "cores"}
+    instrument: dict[str, str]                       # what scored it: extractor_sha256, data_digest
+    seconds: float                                   # wall time of the whole block (every attempt at it)
+    host: dict                                       # {"cpu", "cores"}
     extra: dict = field(default_factory=dict)        # block-level provenance (the pool's DVC md5, the log, ...)
 
 
@@ -128,10 +127,10 @@ def add_block(record: dict, request: BlockRequest, result: BlockResult, design: 
         for s in request.seeds:
             per[str(s)] = result.values[a][s]
     record["runs"].update(result.runs)
-    record["identity"]["extractor_sha256"] = result.extractor_sha256
+    record["identity"].update(result.instrument)
     record["blocks"].append({"block": request.block, "seeds": list(request.seeds), "arms": list(request.arms),
                              "seconds": result.seconds, "host": result.host,
-                             "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **result.extra})
+                             "finished": utc_now(), **result.extra})
     entry = {"look": len(record["looks"]) + 1, "block": request.block, "hours": hours_spent(record),
              **look(record, design, arm)}
     record["looks"].append(entry)
@@ -139,9 +138,11 @@ def add_block(record: dict, request: BlockRequest, result: BlockResult, design: 
 
 
 def run_study(study: Study, record: dict, save: Callable[[dict], None], run_block: BlockRunner,
-              max_blocks: int | None = None, say: Callable[[str], None] = print) -> dict:
+              max_blocks: int | None = None, say: Callable[[str], None] = print,
+              saved: Callable[[dict], None] = lambda record: None) -> dict:
     """Steps 1-2 of the module's docstring until a stop (recorded in ``record["stopped"]``) or
-    ``max_blocks`` blocks (a pause: the file says nothing of it). Returns the record."""
+    ``max_blocks`` blocks (a pause: the file says nothing of it). ``save`` writes the record; ``saved``
+    follows once the block's workspace is gone (figures, MLflow). Returns the record."""
     design = Design.from_params(study.params.evaluate)
     if design.inference == "fixed":
         say("study: evaluate.inference is fixed: every look but a planned last one inflates the error rate; "
@@ -155,6 +156,7 @@ def run_study(study: Study, record: dict, save: Callable[[dict], None], run_bloc
             if record.get("stopped") != stopped:
                 record["stopped"] = stopped
                 save(record)
+                saved(record)
             say(f"study {study.name} stopped: {STOP_REASONS[reason]} (look {last['look']}, n = {last['n']}, "
                 f"{stopped['hours']:.2f} h of {study.spec.budget_hours:g} h; verdict "
                 f"{record['looks'][-1]['verdict'] if record['looks'] else 'none yet'})")
@@ -164,10 +166,11 @@ def run_study(study: Study, record: dict, save: Callable[[dict], None], run_bloc
             return record
         request = next_block(study, record)
         result = run_block(request)
-        check_extractor(record, result.extractor_sha256, study.values_path)
+        check_instrument(record, result.instrument, study.values_path)
         record["stopped"] = None
         entry = add_block(record, request, result, design, study.spec.arm)
         save(record)
         run_block.done(request)
+        saved(record)
         say(look_line(entry))
         ran += 1

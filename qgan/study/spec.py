@@ -34,8 +34,9 @@ STUDIES = Path("studies")  # studies/<name>.yaml and the folder studies/<name>/ 
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 STUDY_OWNS = ("train.arms", "train.seeds")  # set by the study per block, never by its params overrides
 # Params that change neither what a run computes nor how it is judged: per-run provenance (recorded
-# with each run), not the study's identity. harvest.source stays in it: it says what "entropy" is.
-NOT_IDENTITY = ("train.device", "train.threads", *STUDY_OWNS)
+# with each run), not the study's identity; data.path is a host's folder (the data's digest is checked
+# instead). harvest.source stays in it: it says what "entropy" is.
+NOT_IDENTITY = ("train.device", "train.threads", "data.path", *STUDY_OWNS)
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,10 @@ class StudySpec(Section):
     arm: str = key("entropy", arm_name, "the arm of interest, judged against prng on the primary family")
     aa: str | None = key(NEGATIVE_CONTROL, OneOf((NEGATIVE_CONTROL, None)),
                          "the A/A control, trained with every block (null: none)")
-    ladder: tuple = key([], lambda v: () if v in (None, []) else UniqueList(arm_name, "ladder")(v),
+    ladder: tuple = key([], lambda v: () if v is None or v in ([], ()) else UniqueList(arm_name, "ladder")(v),
                         "positive controls (ladder rungs), trained for the first ladder_seeds seeds")
-    ladder_seeds: int = key(12, Int(low=1), "seeds the ladder rungs are trained for (the anytime sequence "
-                                            "bounds nothing below 9)")
+    ladder_seeds: int = key(12, Int(low=1), "seeds the ladder rungs are trained for, in whole blocks (the "
+                                            "anytime sequence bounds nothing below 9)")
     first_seed: int = key(0, Int(low=0), "the study's first seed; blocks follow it")
     block_size: int = key(4, Int(low=1), "paired seeds per block: one look per block (even: the engine's groups)")
     max_seeds: int = key(100, Int(low=1), "seed cap: no block goes beyond it")
@@ -75,8 +76,7 @@ class Study:
     name: str
     spec: StudySpec
     params: Params
-    path: Path            # studies/<name>.yaml
-    folder: Path          # studies/<name>/: the values file and the figure
+    folder: Path          # studies/<name>/: the values file and the figures
 
     @property
     def values_path(self) -> Path:
@@ -152,7 +152,10 @@ def load_study(root: Path, name: str, params_path: Path | None = None) -> Study:
     check_arms(spec, where)
     if spec.max_seeds < spec.block_size:
         raise fail("study.max_seeds", spec.max_seeds, f"at least block_size ({spec.block_size})", where)
-    return Study(name, spec, study_params(spec, base, where), path, folder / name)
+    if spec.ladder and spec.ladder_seeds % spec.block_size:
+        raise fail("study.ladder_seeds", spec.ladder_seeds, f"whole blocks: a multiple of block_size "
+                                                            f"({spec.block_size})", where)
+    return Study(name, spec, study_params(spec, base, where), folder / name)
 
 
 def study_identity(study: Study) -> dict:

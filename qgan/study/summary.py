@@ -4,7 +4,6 @@ forest plot; and that prediction itself, made once when a study starts.
 """
 from __future__ import annotations
 
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from qgan.decision.plan import pilot_to_values, plan_design
 from qgan.decision.verdict import POWER, Design, values_to_verdicts
 from qgan.decision.verdict_text import control_lines, ladder_lines, limits_lines, need_text, primary_lines
 from qgan.params import EvaluateConfig
-from qgan.study.record import hours_spent, record_values, seeds_recorded
+from qgan.study.record import hours_spent, record_values, seeds_recorded, utc_now
 from qgan.study.runner import STOP_REASONS, look_line
 from qgan.study.spec import Study
 
@@ -39,7 +38,7 @@ def start_plan(study: Study, root: Path, seconds_per_run: float | None) -> dict 
     pilot = {a: values[a] for a in (design.baseline, study.spec.arm)}
     arms = len(study.arms_of(study.spec.first_seed + study.spec.ladder_seeds))  # arms every block trains
     plan = plan_design(pilot, design, POWER, arms, seconds_per_run)
-    return {"made": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "pilot": study.spec.pilot,
+    return {"made": utc_now(), "pilot": study.spec.pilot,
             "power": POWER, "arms_per_seed": arms, "seconds_per_run": seconds_per_run,
             **plan["comparisons"][f"{study.spec.arm}_vs_{design.baseline}"]}
 
@@ -102,8 +101,10 @@ def show_lines(study_name: str, record: dict, spec=None) -> list[str]:
              *primary_lines({**verdicts, "comparisons": {
                  k: c for k, c in verdicts["comparisons"].items()
                  if c["arm"] == record["identity"]["arms"]["arm"]}}), "",
-             f"looks: {len(looks)} (one per block; every one valid under {verdicts['design']['inference']} "
-             "inference):", *(f"  {look_line(e)}" for e in looks), "",
+             f"looks: {len(looks)} (one per block; "
+             + ("every one valid, the inference being anytime-valid):" if verdicts["design"]["inference"] != "fixed"
+                else "fixed inference: only a look planned in advance is valid):"),
+             *(f"  {look_line(e)}" for e in looks), "",
              *control_lines(verdicts), "", f"ladder (first {record['identity']['arms']['ladder_seeds']} seeds):",
              *ladder_lines(verdicts), "", *limits_lines(verdicts), "", *cost_lines(record), *plan_lines(record)]
     return lines

@@ -3,23 +3,26 @@ holds the study's params with ``train.arms`` and ``train.seeds`` set to the bloc
 
 The workspace (``.qgan/studies/<name>/<block>/``) is a clone at the repo's commit with its
 uncommitted changes applied (as ``qgan sweep`` hands them to its workers), using the repo's DVC
-cache, so outputs and run-cache entries land where ``dvc pull``/``push`` find them, and logging
-to the repo's MLflow store. Its pool starts empty: each block harvests its own entropy, so no byte
-is read by two blocks, and the pool of a study's block is never longer than the block needs.
+cache (its outputs and run-cache entries land there; ``data`` and ``classifier`` are restored, not
+re-run) and logging to the repo's MLflow store. Its pool starts empty: each block harvests its own
+entropy, so no byte is read by two blocks, and a block's pool is never longer than the block needs.
 ``dvc repro`` (or ``qgan sweep`` with a cluster) runs the whole pipeline on the block; the block's
 per-seed values come from its ``metrics/evaluate.json`` and each run's provenance from its train
-metrics, slice record and MLflow run. A study killed mid-block leaves the workspace behind and the
-next run continues in it (DVC re-runs only what is not done); once the block is in the values
-file the workspace is removed (its outputs stay in the DVC cache).
+metrics, slice record and MLflow run. With a default DVC remote the block's pool and generators are
+pushed to it (nothing in the repo's ``dvc.lock`` names them, so a plain ``dvc push`` would not).
+
+A study killed mid-block keeps the block's entropy: the next run clones afresh (the code may have
+changed meanwhile) but puts the killed attempt's pool back before ``dvc repro``, so the seeds train
+on the bytes first harvested for them (no redraw after a peek at partial results), and DVC's
+run-cache restores every stage the killed attempt finished. The block's time adds up its attempts.
+Once the block is in the values file, its workspace goes (its outputs stay in the DVC cache).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -36,22 +39,30 @@ from qgan.core.runtime import cpu_model
 from qgan.noise.arms import POOL_ARMS
 from qgan.study.runner import BlockRequest, BlockResult
 from qgan.study.spec import STUDIES, Study
-from qgan.sweep.dvc_ops import cache_root, checked, dvc_args, head_revision, run_tool, tool_env, worktree_patch
+from qgan.sweep.dvc_ops import (
+    cache_root,
+    checked,
+    clone_at,
+    dvc_args,
+    head_revision,
+    remote_url,
+    run_tool,
+    tool_env,
+    worktree_patch,
+)
 from qgan.sweep.sweep import SweepOptions
 
 WORK = Path(".qgan/studies")          # the studies' workspaces and logs (git-ignored)
-POOL = "data/entropy/pool.bin"        # the harvest stage's pool in a workspace
+ENTROPY = Path("data/entropy")        # the harvest stage's folder in a workspace ...
+ENTROPY_FILES = ("pool.bin", "manifest.json")  # ... and the archive in it a killed attempt leaves to the next
+POOL = str(ENTROPY / "pool.bin")
 STAGE_LINE = re.compile(r"[Ss]tage '([^']+)'")  # DVC names each stage it runs, skips or restores
 
 
 @dataclass(frozen=True)
 class Checkout:
     revision: str       # the repo's commit
-    patch: bytes        # its uncommitted changes (binary git diff)
-
-    @property
-    def key(self) -> str:
-        return hashlib.sha256(self.revision.encode() + self.patch).hexdigest()
+    patch: bytes        # its uncommitted changes (binary git diff), studies/ left out
 
 
 class DvcBlocks:
@@ -66,31 +77,43 @@ class DvcBlocks:
     def workspace(self, request: BlockRequest) -> Path:
         return self.home / request.block
 
-    def prepare(self, request: BlockRequest) -> Path:
-        """The block's workspace: reused when a killed run left it for this very block and checkout,
-        else a fresh clone with the block's params."""
+    def prepare(self, request: BlockRequest) -> tuple[Path, float]:
+        """A fresh clone for the block, with the pool of an earlier attempt at it put back; returns the
+        workspace and the seconds earlier attempts took (each ran until its log was last written)."""
         ws, marker = self.workspace(request), self.home / f"{request.block}.json"
-        ident = {"block": request.block, "arms": list(request.arms), "checkout": self.checkout.key}
-        if ws.exists() and marker.exists() and read_json(marker) == ident:
-            return ws
+        kept = self.home / f"{request.block}.entropy"
+        earlier = read_json(marker) if marker.exists() else {}
+        if earlier.get("block") == request.block and (ws / POOL).exists():
+            kept.mkdir(parents=True, exist_ok=True)
+            for name in ENTROPY_FILES:
+                if (ws / ENTROPY / name).exists():
+                    os.replace(ws / ENTROPY / name, kept / name)
         shutil.rmtree(ws, ignore_errors=True)
         ws.parent.mkdir(parents=True, exist_ok=True)
         env = tool_env()
 
-        def step(args: list[str], what: str, cwd: Path = ws, stdin: bytes | None = None) -> None:
+        def step(args: list[str], what: str, cwd: Path, stdin: bytes | None) -> None:
             checked(run_tool(cwd, args, env, stdin=stdin), f"block {request.block}: {what}")
-        step(["git", "clone", "--quiet", "--no-checkout", str(self.root), str(ws)], "git clone", cwd=ws.parent)
-        step(["git", "checkout", "--quiet", "--detach", self.checkout.revision], "git checkout")
-        if self.checkout.patch:
-            step(["git", "apply", "--binary", "--whitespace=nowarn", "-"], "git apply (uncommitted changes)",
-                 stdin=self.checkout.patch)
-        step(dvc_args("cache", "dir", "--local", cache_root(self.root)), "dvc cache dir")
+        clone_at(str(self.root), self.checkout.revision, self.checkout.patch, ws, step)
+        step(dvc_args("cache", "dir", "--local", cache_root(self.root)), "dvc cache dir", ws, None)
+        if kept.exists():
+            (ws / ENTROPY).mkdir(parents=True, exist_ok=True)
+            for path in kept.iterdir():
+                os.replace(path, ws / ENTROPY / path.name)
         params = self.study.params.to_dict()
         params["train"].update(arms=list(request.arms), seeds=[request.block if "-" in request.block
                                                                else int(request.block)])
         write_text_atomic(ws / "params.yaml", yaml.safe_dump(params, sort_keys=False))
-        write_json_atomic(marker, ident)
-        return ws
+        log = self.log(request)
+        attempts = earlier.get("attempts", []) if earlier.get("block") == request.block else []
+        before = sum(max(0.0, log.stat().st_mtime - t) for t in attempts[-1:]) if log.exists() and attempts else 0.0
+        before += earlier.get("seconds_before", 0.0) if attempts else 0.0
+        write_json_atomic(marker, {"block": request.block, "arms": list(request.arms),
+                                   "attempts": [*attempts, time.time()], "seconds_before": before})
+        return ws, before
+
+    def log(self, request: BlockRequest) -> Path:
+        return self.home / "logs" / f"{request.block}.log"
 
     def command(self) -> list[str]:
         """``dvc repro``, or ``qgan sweep`` with the cluster's options; under a lifeline either way, so
@@ -119,7 +142,7 @@ class DvcBlocks:
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "a") as out, tqdm(total=stages, desc=f"block {request.block}", unit="stage",
                                          disable=not self.progress) as bar:
-            out.write(f"$ {' '.join(self.command())}  (in {ws})\n")
+            out.write(f"$ {' '.join(map(redact, self.command()))}  (in {ws})\n")
             proc = subprocess.Popen(self.command(), cwd=ws, env=env, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, text=True, errors="replace")
             for line in proc.stdout:
@@ -136,12 +159,17 @@ class DvcBlocks:
 
     def __call__(self, request: BlockRequest) -> BlockResult:
         start = time.perf_counter()
-        ws = self.prepare(request)
-        log = self.home / "logs" / f"{request.block}.log"
-        self.run_pipeline(ws, request, log)
+        ws, before = self.prepare(request)
+        self.run_pipeline(ws, request, self.log(request))
         result = self.collect(ws, request)
-        result.seconds = time.perf_counter() - start
-        result.extra["log"] = str(log.relative_to(self.root))
+        if remote_url(ws, None) is not None:   # the block's pool and generators, which no dvc.lock of the repo names
+            stages = ["harvest", *(f"train@{arm}-{request.block}" for arm in request.arms)]
+            checked(run_tool(ws, dvc_args("push", *stages), tool_env(), self.log(request)),
+                    f"block {request.block}: dvc push")
+            result.extra["pushed"] = True
+        result.seconds = before + time.perf_counter() - start
+        result.extra.update(log=str(self.log(request).relative_to(self.root)),
+                            attempts=len(read_json(self.home / f"{request.block}.json")["attempts"]))
         return result
 
     def collect(self, ws: Path, request: BlockRequest) -> BlockResult:
@@ -149,11 +177,18 @@ class DvcBlocks:
         evaluation = read_json(ws / "metrics" / "evaluate.json")
         slice_record = read_json(ws / "data" / "noise" / "blocks" / request.block / "block.json")
         lock = yaml.safe_load((ws / "dvc.lock").read_text())["stages"]
-        pool_out = next(o for o in lock["harvest"]["outs"] if o["path"] == POOL)
+        pool_out = next((o for o in lock["harvest"]["outs"] if o["path"] == POOL), None)
+        if pool_out is None:
+            raise QganError(f"block {request.block}: {ws / 'dvc.lock'} records no {POOL}")
         code = {"revision": self.checkout.revision, "dirty": bool(code_dirty(self.root))}  # as runs record it
-        values, runs = {}, {}
+        values, runs, outs = {}, {}, {}
         for arm in request.arms:
             trained = read_json(ws / "metrics" / "train" / f"{arm}-{request.block}.json")
+            outs.update({o["path"]: o["md5"] for o in lock[f"train@{arm}-{request.block}"]["outs"]})
+            missing = [s for s in request.seeds if str(s) not in evaluation["values"].get(arm, {})]
+            if missing:
+                raise QganError(f"block {request.block}: {ws / 'metrics/evaluate.json'} has no values for {arm} seeds "
+                                f"{missing}")
             values[arm] = {s: evaluation["values"][arm][str(s)] for s in request.seeds}
             for s in request.seeds:
                 name = f"{arm}-{s}"
@@ -164,15 +199,27 @@ class DvcBlocks:
                                         "sha256": slice_record["pool"]["sha256"]} if arm in POOL_ARMS else None),
                               "code": code, "mlflow_run_id": found.run_id if found else None}
         pool = {k: slice_record["pool"][k] for k in ("sha256", "sources", "quantum", "emulated")}
-        return BlockResult(values, runs, read_json(ws / "metrics" / "classifier.json")["extractor_sha256"], 0.0,
-                           {"name": socket.gethostname(), "cpu": cpu_model(), "cores": os.cpu_count()},
-                           {"pool": {**pool, "bytes": pool_out["size"], "dvc_md5": pool_out["md5"]}, "code": code,
-                            "runner": "qgan sweep" if self.cluster else "dvc repro"})
+        instrument = {"extractor_sha256": read_json(ws / "metrics" / "classifier.json")["extractor_sha256"],
+                      "data_digest": read_json(ws / "data" / "mnist" / "meta.json")["digest"]}
+        return BlockResult(values, runs, instrument, 0.0, {"cpu": cpu_model(), "cores": os.cpu_count()},
+                           {"pool": {**pool, "bytes": pool_out["size"], "dvc_md5": pool_out["md5"]}, "outs": outs,
+                            "code": code, "runner": "qgan sweep" if self.cluster else "dvc repro"})
+
+    def forget_recorded(self, record: dict) -> None:
+        """Workspaces of blocks already on file (a run killed between saving a block and removing it)."""
+        for block in record["blocks"]:
+            self.done(BlockRequest(block["block"], tuple(block["seeds"]), tuple(block["arms"])))
 
     def done(self, request: BlockRequest) -> None:
         """The block is in the values file: its workspace goes (its outputs are in the DVC cache)."""
         shutil.rmtree(self.workspace(request), ignore_errors=True)
+        shutil.rmtree(self.home / f"{request.block}.entropy", ignore_errors=True)
         (self.home / f"{request.block}.json").unlink(missing_ok=True)
+
+
+def redact(arg: str) -> str:
+    """A command-line word with any URL's user and password left out (``--repo https://user:token@host/...``)."""
+    return re.sub(r"(?<=://)[^/@\s]+@", "", arg)
 
 
 def describe_cluster(cluster: SweepOptions | None) -> str:

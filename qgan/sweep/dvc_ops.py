@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from qgan.core.errors import QganError
 
@@ -42,6 +43,15 @@ def run_tool(cwd: Path, args: list[str], env: dict[str, str], log: Path | None =
         with open(log, "a") as fh:
             fh.write(f"$ {' '.join(args)}\n{out.stdout}{out.stderr}[exit {out.returncode}]\n")
     return out
+
+
+def clone_at(source: str, revision: str, patch: bytes, dest: Path, step: Callable[..., object]) -> None:
+    """A clone of ``source`` at ``revision`` in ``dest`` (a new folder) with ``patch`` (the uncommitted
+    changes, :func:`worktree_patch`) applied; ``step(args, what, cwd, stdin)`` runs each command."""
+    step(["git", "clone", "--quiet", "--no-checkout", source, str(dest)], "git clone", dest.parent, None)
+    step(["git", "checkout", "--quiet", "--detach", revision], "git checkout", dest, None)
+    if patch:
+        step(["git", "apply", "--binary", "--whitespace=nowarn", "-"], "git apply (uncommitted changes)", dest, patch)
 
 
 def dvc_args(*args: str) -> list[str]:

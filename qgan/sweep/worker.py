@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qgan.core.errors import QganError
-from qgan.sweep.dvc_ops import CACHED_LINE, dvc_args, lock_entry, run_tool, tool_env
+from qgan.sweep.dvc_ops import CACHED_LINE, clone_at, dvc_args, lock_entry, run_tool, tool_env
 
 SWEEP_REMOTE = "qgan-sweep"     # the remote's name in a worker clone's .dvc/config.local
 
@@ -98,11 +98,7 @@ def run_item(task: ItemTask) -> ItemResult:
         return out
 
     try:
-        step(["git", "clone", "--quiet", "--no-checkout", task.repo, str(clone)], "git clone", cwd=scratch)
-        step(["git", "checkout", "--quiet", "--detach", task.revision], "git checkout")
-        if task.patch:
-            step(["git", "apply", "--binary", "--whitespace=nowarn", "-"], "git apply (the head's changes)",
-                 stdin=task.patch)
+        clone_at(task.repo, task.revision, task.patch, clone, step)
         step(dvc_args("remote", "add", "--local", "--default", "--force", SWEEP_REMOTE, task.remote), "dvc remote add")
         if task.pull:
             step(dvc_args("pull", *task.pull), "dvc pull")

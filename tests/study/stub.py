@@ -19,7 +19,7 @@ from qgan.study.runner import BlockRequest, BlockResult
 
 SD = {"fid": 28.0, "coverage": 0.02}           # sd of the paired differences (the ladder study's)
 BASE = {"fid": (450.0, 20.0), "coverage": (0.25, 0.02)}
-EXTRACTOR = "e" * 64
+EXTRACTOR, DATA = "e" * 64, "d" * 64   # the instrument's digests
 
 
 class StubBlocks:
@@ -49,7 +49,8 @@ class StubBlocks:
                     f"{self.seed}-{arm}-{s}".encode()).hexdigest(),
                     "pool": {"bytes": 100, "sha256": pool} if arm == "entropy" else None}
                 for arm in request.arms for s in request.seeds}
-        return BlockResult(values, runs, self.extractor, self.seconds, {"name": "stub", "cpu": "stub", "cores": 1})
+        return BlockResult(values, runs, {"extractor_sha256": self.extractor, "data_digest": DATA}, self.seconds,
+                           {"cpu": "stub", "cores": 1})
 
     def done(self, request: BlockRequest) -> None:
         if self.markers:
@@ -59,17 +60,14 @@ class StubBlocks:
 
 def main(argv: list[str]) -> int:
     """Run (or continue) study NAME under ROOT with the stub, writing MARKERS as blocks start and end."""
-    from qgan.study.record import check_identity, new_record, read_record, write_record
+    from qgan.study.record import open_record, write_record
     from qgan.study.runner import run_study
     from qgan.study.spec import load_study, study_identity
 
     root, name, markers = Path(argv[0]), argv[1], Path(argv[2])
     sleep = float(argv[argv.index("--sleep") + 1]) if "--sleep" in argv else 0.0
     study = load_study(root, name)
-    record = read_record(study.values_path)
-    if record is None:
-        record = new_record(name, study_identity(study), None)
-    check_identity(record, study_identity(study), study.values_path)
+    record = open_record(study.values_path, name, study_identity(study), lambda: None)
     run_study(study, record, lambda r: write_record(study.values_path, r), StubBlocks(markers=markers, sleep=sleep),
               say=lambda line: print(line, flush=True))
     return 0

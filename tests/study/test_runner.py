@@ -16,7 +16,7 @@ from qgan.study.record import StudyMismatch, check_identity, new_record, read_re
 from qgan.study.runner import next_block, run_study
 from qgan.study.spec import load_study, study_identity
 from tests.conftest import ROOT
-from tests.study.stub import EXTRACTOR, StubBlocks
+from tests.study.stub import DATA, EXTRACTOR, StubBlocks
 
 SPEC = {"arm": "entropy", "aa": None, "ladder": [], "block_size": 4, "max_seeds": 48, "budget_hours": 1000.0}
 
@@ -138,8 +138,12 @@ def test_a_changed_design_arm_or_recipe_is_refused(tmp_path):
         with pytest.raises(StudyMismatch, match=re.escape(where)) as info:
             check_identity(record, study_identity(make_study(tmp_path, **spec)), study.values_path)
         assert "\n" not in str(info.value) and "a changed instrument is a new study" in str(info.value)
-    # neither the cap nor the budget is part of the study's identity: raising them continues it
-    check_identity(record, study_identity(make_study(tmp_path, max_seeds=400, budget_hours=50.0)), study.values_path)
+    # neither the cap nor the budget is part of the study's identity: raising them continues it; nor is a
+    # host's data folder, nor a param added since the file was written (it defaults to the old behaviour)
+    check_identity(record, study_identity(make_study(tmp_path, max_seeds=400, budget_hours=50.0,
+                                                     params={"data.path": "/elsewhere"})), study.values_path)
+    del record["identity"]["recipe"]["train.beta2"]
+    check_identity(record, study_identity(study), study.values_path)
 
 
 def test_another_extractor_is_refused_and_nothing_is_recorded(tmp_path):
@@ -148,11 +152,12 @@ def test_another_extractor_is_refused_and_nothing_is_recorded(tmp_path):
     record = new_record(study.name, study_identity(study), None)
     run_study(study, record, lambda r: write_record(path, r), StubBlocks(), max_blocks=1, say=lambda line: None)
     before = path.read_bytes()
-    with pytest.raises(StudyMismatch, match="this block was scored with ffffffff"):
+    with pytest.raises(StudyMismatch, match="the study's extractor_sha256 is eeeeeeee.*, this block's is ffffffff"):
         run_study(study, read_record(path), lambda r: write_record(path, r), StubBlocks(extractor="f" * 64),
                   say=lambda line: None)
     assert path.read_bytes() == before
-    assert json.loads(before)["identity"]["extractor_sha256"] == EXTRACTOR
+    assert json.loads(before)["identity"]["extractor_sha256"] == EXTRACTOR and json.loads(before)["identity"][
+        "data_digest"] == DATA
 
 
 def test_a_block_that_reads_an_earlier_blocks_pool_is_refused(tmp_path):

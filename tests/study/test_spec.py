@@ -31,6 +31,8 @@ def test_a_study_is_params_yaml_with_its_overrides_and_design(tmp_path):
     ({"ladder": ["prng2"]}, "studies/s.yaml: study.ladder: 'prng2' is not allowed (ladder rungs only"),
     ({"ladder": ["distinct-0"]}, "studies/s.yaml: study.ladder: 'distinct-0' is not allowed"),
     ({"block_size": 8, "max_seeds": 4}, "studies/s.yaml: study.max_seeds: 4 is not allowed (at least block_size (8))"),
+    ({"ladder": ["rank-8"], "ladder_seeds": 6}, "study.ladder_seeds: 6 is not allowed (whole blocks: a multiple of "
+                                                "block_size (4))"),
     ({"params": {"train.arms": ["prng"]}}, "study.params.train.arms: ['prng'] is not allowed (set by the study"),
     ({"params": {"train.epochs": 0}}, "studies/s.yaml: train.epochs: 0 is not allowed (an integer >= 1) (params.yaml "
                                       "with the study's params and design)"),
