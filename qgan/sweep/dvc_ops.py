@@ -110,6 +110,39 @@ def lock_entry(root: Path, item: str) -> dict | None:
     return (yaml.safe_load(path.read_text()) or {}).get("stages", {}).get(item)
 
 
+def lock_outs(lock: Path, stages: Callable[[str], bool] = lambda name: True) -> dict[str, str]:
+    """``{out path: md5}`` of the outs of the ``dvc.lock`` stages that ``stages`` picks ({} if no lock)."""
+    import yaml
+    if not lock.exists():
+        return {}
+    entries = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+    return {o["path"]: o["md5"] for name, entry in entries.items() if stages(name)
+            for o in entry.get("outs", []) if o.get("md5")}
+
+
+def drop_cache_objects(root: Path, md5s: set[str], keep: set[str]) -> int:
+    """Delete the DVC cache objects ``md5s`` of ``root``'s cache (a ``.dir`` object with the files it
+    lists) except those ``keep`` names (a ``.dir`` there keeps its files); returns the bytes freed."""
+    from dvc.repo import Repo
+    with Repo(str(root)) as repo:
+        odb = repo.cache.local
+
+        def with_files(oids: set[str]) -> set[str]:
+            found = set(oids)
+            for oid in oids:
+                path = Path(odb.oid_to_path(oid))
+                if oid.endswith(".dir") and path.exists():
+                    found |= {e["md5"] for e in json.loads(path.read_text()) if e.get("md5")}
+            return found
+        freed = 0
+        for oid in with_files(md5s) - with_files(keep):
+            path = Path(odb.oid_to_path(oid))
+            if path.exists():
+                freed += path.stat().st_size
+                path.unlink()
+    return freed
+
+
 def worktree_patch(root: Path, exclude: tuple[str, ...] = ()) -> bytes:
     """The workspace's difference from ``HEAD`` as a binary patch: modified and untracked (not
     ignored) files, ``dvc.lock`` included, but for the paths under ``exclude``. Built on a copy of

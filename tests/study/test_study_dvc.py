@@ -1,6 +1,7 @@
 """``qgan study run`` with real DVC pipelines: two blocks in one clone, the values file committed, then the
 study continued in a fresh clone with an empty DVC cache through ``qgan sweep`` on a LocalCluster, which
-trains only the new seeds; ``qgan study show``, ``qgan compare`` on the values file, ``qgan replay`` of a
+trains only the new seeds (the blocks' derived outs leave the DVC cache, their pools stay and replay from
+it); ``qgan study show``, ``qgan compare`` on the values file, ``qgan replay`` of a
 study's entropy seed, and the refusals at the command line.
 
 Tiny config (:data:`tests.conftest.TINY`): arms prng and entropy, blocks of 2 seeds.
@@ -61,6 +62,11 @@ def test_two_blocks_then_a_fresh_clone_trains_only_the_new_seeds(first_clone, tm
     pools = {b["pool"]["sha256"] for b in values["blocks"]}
     assert len(pools) == 2                                   # each block harvested its own entropy
     assert not any((first_clone / ".qgan" / "studies" / "tiny").glob("0-1*"))   # workspaces removed
+    cached = lambda md5: (first_clone / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]).exists()  # noqa: E731
+    for block in values["blocks"]:     # the pool re-derives its normals and slice: they left the cache
+        assert sorted(block["derived"]) == ["data/noise/blocks/" + block["block"], "data/noise/normals.npy"]
+        assert not any(map(cached, block["derived"].values()))
+        assert cached(block["pool"]["dvc_md5"]) and all(map(cached, block["outs"].values()))
 
     fresh = tmp_path / "b"
     sh(tmp_path, "git", "clone", "-q", str(first_clone), str(fresh))

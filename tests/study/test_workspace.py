@@ -1,15 +1,18 @@
 """A block's workspace: a killed attempt's entropy is put back in the next attempt's fresh clone (even after
-a commit), its time counted; workspaces of recorded blocks go; URLs lose their credentials in the log."""
+a commit), its time counted; workspaces of recorded blocks go, with the cache objects of their derived outs
+(not those the repo's dvc.lock names); URLs lose their credentials in the log."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
 
 from qgan.study.runner import BlockRequest
 from qgan.study.spec import load_study
-from qgan.study.workspace import DvcBlocks, redact
+from qgan.study.workspace import DvcBlocks, derived_outs, redact
+from qgan.sweep.dvc_ops import cache_root
 from tests.conftest import sh, tiny_repo
 
 pytestmark = pytest.mark.integration  # git clones of a real repo
@@ -43,6 +46,48 @@ def test_a_killed_blocks_pool_survives_a_new_clone_and_its_workspace_goes_once_r
 
     again.forget_recorded({"blocks": [{"block": "4-5", "seeds": [4, 5], "arms": ["prng", "entropy"]}]})
     assert not ws.exists() and not (again.home / "4-5.json").exists() and not (again.home / "4-5.entropy").exists()
+
+
+def test_a_recorded_blocks_derived_outs_leave_the_cache_but_not_what_the_repo_names(tmp_path):
+    repo = tiny_repo(tmp_path / "repo", [0, 1])
+    (repo / "studies").mkdir()
+    (repo / "studies" / "s.yaml").write_text(yaml.safe_dump({"arm": "entropy", "aa": None, "block_size": 2}))
+    blocks = DvcBlocks(repo, load_study(repo, "s"), progress=False)
+    request = BlockRequest("4-5", (4, 5), ("prng", "entropy"))
+    ws, _ = blocks.prepare(request)
+    cache = Path(cache_root(repo)) / "files" / "md5"
+
+    def put(md5: str, body: bytes) -> Path:
+        path = cache / md5[:2] / md5[2:]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(body)
+        return path
+    md5 = {name: f"{i:02d}" + "ab" * 15 for i, name in enumerate(("normals", "slice", "shared", "pool", "gen", "x"))}
+    normals, piece, shared = put(md5["normals"], b"n" * 1000), put(md5["slice"], b"s" * 10), put(md5["shared"], b"k")
+    listing = put(md5["slice"] + ".dir", json.dumps([{"md5": md5["slice"], "relpath": "a.npy"},
+                                                     {"md5": md5["shared"], "relpath": "b.json"}]).encode())
+    pool, generator = put(md5["pool"], b"p" * 100), put(md5["gen"], b"g")
+    out = lambda path, m: {"path": path, "md5": m, "size": 1}  # noqa: E731
+    stages = {"harvest": {"outs": [out("data/entropy/pool.bin", md5["pool"])]},
+              "convert": {"outs": [out("data/noise/normals.npy", md5["normals"]),
+                                   out("metrics/noise.json", md5["shared"])]},   # not cached, never dropped
+              "slice@4-5": {"outs": [out("data/noise/blocks/4-5", md5["slice"] + ".dir")]},
+              "slice@0-1": {"outs": [out("data/noise/blocks/0-1", md5["x"])]},
+              "train@entropy-4-5": {"outs": [out("models/generators/entropy-4.pt", md5["gen"])]}}
+    (ws / "dvc.lock").write_text(yaml.safe_dump({"schema": "2.0", "stages": stages}))
+    (repo / "dvc.lock").write_text(yaml.safe_dump({"schema": "2.0", "stages": {   # the repo's own run names one
+        "report": {"outs": [out("reports/x.json", md5["shared"])]}}}))
+    assert sorted(derived_outs(ws, "4-5")) == ["data/noise/blocks/4-5",
+                                                "data/noise/normals.npy"]
+
+    blocks.forget_recorded({"blocks": [{"block": "4-5", "seeds": [4, 5], "arms": ["prng", "entropy"]}]})
+    assert not ws.exists()
+    assert not normals.exists() and not piece.exists() and not listing.exists()     # re-derived from the pool
+    assert pool.exists() and generator.exists() and shared.exists()
+    assert "dropped from the DVC cache once recorded: data/noise/blocks/4-5, data/noise/normals.npy (0.00 GB" \
+        in blocks.log(request).read_text()
+    blocks.forget_recorded({"blocks": [{"block": "4-5", "seeds": [4, 5], "arms": ["prng", "entropy"]}]})  # again: no-op
+    assert pool.exists() and shared.exists()
 
 
 def test_urls_lose_their_credentials_in_the_log():
